@@ -1,0 +1,238 @@
+package airgap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/berth-dev/berth/sumdb"
+)
+
+// lookupRef is a stored checksum database lookup and the size of the tree its
+// signed tree head names.
+type lookupRef struct {
+	key  string
+	mod  module.Version
+	id   int64 // record number in the log
+	tree tlog.Tree
+}
+
+// parseLookup returns the signed tree of a lookup answer, checked with key.
+func parseLookup(data []byte, nv note.Verifier) (tlog.Tree, error) {
+	_, t, err := parseLookupID(data, nv)
+	return t, err
+}
+
+func parseLookupID(data []byte, nv note.Verifier) (int64, tlog.Tree, error) {
+	id, _, msg, err := tlog.ParseRecord(data)
+	if err != nil {
+		return 0, tlog.Tree{}, err
+	}
+	n, err := note.Open(msg, note.VerifierList(nv))
+	if err != nil {
+		return 0, tlog.Tree{}, fmt.Errorf("signed tree head: %w", err)
+	}
+	t, err := tlog.ParseTree([]byte(n.Text))
+	return id, t, err
+}
+
+// newestFirst sorts lookups by tree size, largest first. Verifying them in
+// this order makes a fresh verifier prove everything against the one newest
+// tree, so one set of tiles serves every proof: the set Warm makes sure the
+// store holds, and the set Import finds in a bundle.
+func newestFirst(refs []lookupRef) {
+	sort.SliceStable(refs, func(i, j int) bool { return refs[i].tree.N > refs[j].tree.N })
+}
+
+// verifyLookup checks that a lookup is signed and its record included in the tree.
+func verifyLookup(ctx context.Context, v *sumdb.Verifier, mv module.Version) error {
+	return v.CheckLookup(ctx, mv.Path, mv.Version)
+}
+
+// storeLookups lists the lookups of database db in the disk store at root.
+func storeLookups(root, db string, nv note.Verifier) ([]lookupRef, error) {
+	var refs []lookupRef
+	base := filepath.Join(root, "sumdb", db, "lookup")
+	err := filepath.WalkDir(base, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == base {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if e.IsDir() || !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".berth-tmp-") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		key := filepath.ToSlash(rel)
+		ki, err := parseKey(key)
+		if err != nil || ki.kind != kindLookup {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		id, t, err := parseLookupID(b, nv)
+		if err != nil {
+			return nil // the preflight's verifier reports it
+		}
+		refs = append(refs, lookupRef{key: key, mod: ki.mod, id: id, tree: t})
+		return nil
+	})
+	return refs, err
+}
+
+// preflight verifies every lookup of the store in the order Import will,
+// reading the checksum database through the proxy: tiles an import of this
+// store would need and the store lacks are fetched and stored now, while the
+// upstream is reachable.
+func preflight(ctx context.Context, cfg WarmConfig) error {
+	rs, ok := cfg.Store.(interface{ Root() string })
+	if !ok || cfg.SumDBKey == "" {
+		return nil
+	}
+	nv, err := note.NewVerifier(cfg.SumDBKey)
+	if err != nil {
+		return err
+	}
+	refs, err := storeLookups(rs.Root(), nv.Name(), nv)
+	if err != nil {
+		return err
+	}
+	newestFirst(refs)
+	fetch := func(ctx context.Context, p string) (_ []byte, err error) {
+		defer func() {
+			// The proxy aborts a broken transfer with this panic.
+			if v := recover(); v != nil {
+				if v != http.ErrAbortHandler {
+					panic(v)
+				}
+				err = fmt.Errorf("/sumdb/%s/%s: transfer failed", nv.Name(), p)
+			}
+		}()
+		r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/sumdb/"+nv.Name()+"/"+p, nil)
+		if err != nil {
+			return nil, err
+		}
+		w := &bufWriter{discardWriter: discardWriter{h: http.Header{}, code: http.StatusOK}}
+		cfg.Proxy.ServeHTTP(w, r)
+		if w.code != http.StatusOK {
+			return nil, fmt.Errorf("/sumdb/%s/%s: %d %s", nv.Name(), p, w.code, strings.TrimSpace(string(w.msg)))
+		}
+		return w.body, nil
+	}
+	v, err := sumdb.NewVerifier(ctx, cfg.SumDBKey, fetch)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range refs {
+		if err := verifyLookup(ctx, v, r.mod); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.key, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return tileClosure(ctx, refs, fetch)
+}
+
+// tileClosure stores the tiles the go command needs to check the store's
+// lookups offline in whatever order it reads them: it proves every record
+// and the last leaf of every tree against the newest tree, and the last leaf
+// of every tree against that tree (which reads its right-edge tiles at every
+// level). A tile inside a tree is full there, so it is full in the newest
+// tree too; any other tile a proof against a tree reads is that tree's edge.
+// The tiles are read through fetch (the proxy), which checks and stores them;
+// TileHashReader checks them against the signed trees.
+func tileClosure(ctx context.Context, refs []lookupRef, fetch sumdb.Fetch) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	newestFirst(refs)
+	tr := &fetchTiles{ctx: ctx, fetch: fetch, cache: map[tlog.Tile][]byte{}}
+	newest := refs[0].tree
+	thrMax := tlog.TileHashReader(newest, tr)
+	trees := map[int64]tlog.Tree{}
+	for _, r := range refs {
+		trees[r.tree.N] = r.tree
+		if r.id >= newest.N {
+			return fmt.Errorf("%s: record %d is not in tree %d", r.key, r.id, newest.N)
+		}
+		if _, err := tlog.ProveRecord(newest.N, r.id, thrMax); err != nil {
+			return fmt.Errorf("%s: proving record %d in tree %d: %w", r.key, r.id, newest.N, err)
+		}
+	}
+	for n, t := range trees {
+		if _, err := tlog.ProveRecord(newest.N, n-1, thrMax); err != nil {
+			return fmt.Errorf("proving tree %d in tree %d: %w", n, newest.N, err)
+		}
+		if _, err := tlog.ProveRecord(n, n-1, tlog.TileHashReader(t, tr)); err != nil {
+			return fmt.Errorf("reading the edge tiles of tree %d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// fetchTiles is a tlog.TileReader over a Fetch; a partial tile the server no
+// longer has is cut from its full tile, as the go command does.
+type fetchTiles struct {
+	ctx   context.Context
+	fetch sumdb.Fetch
+	cache map[tlog.Tile][]byte
+}
+
+func (r *fetchTiles) Height() int { return 8 }
+
+func (r *fetchTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		if b, ok := r.cache[t]; ok {
+			out[i] = b
+			continue
+		}
+		b, err := r.fetch(r.ctx, t.Path())
+		if err != nil && t.W < 1<<t.H {
+			full := t
+			full.W = 1 << t.H
+			if fb, ferr := r.fetch(r.ctx, full.Path()); ferr == nil && len(fb) >= t.W*tlog.HashSize {
+				b, err = fb[:t.W*tlog.HashSize], nil
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(r.cache) > 4096 {
+			clear(r.cache)
+		}
+		r.cache[t] = b
+		out[i] = b
+	}
+	return out, nil
+}
+
+func (r *fetchTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+// bufWriter keeps a small body (checksum data) in memory.
+type bufWriter struct {
+	discardWriter
+	body []byte
+}
+
+func (w *bufWriter) Write(b []byte) (int, error) {
+	if w.code == http.StatusOK && len(w.body)+len(b) <= 16<<20 {
+		w.body = append(w.body, b...)
+	}
+	return w.discardWriter.Write(b)
+}

@@ -1,0 +1,270 @@
+package airgap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/modproxy"
+	"github.com/berth-dev/berth/store"
+)
+
+// WarmConfig configures Warm.
+type WarmConfig struct {
+	// Proxy answers GOPROXY requests; Warm sends every request through it in
+	// process, so files are fetched, verified and stored exactly as when the go
+	// command asks berth for them, and waits for its commits. Required; its
+	// store must be Store.
+	Proxy *modproxy.Proxy
+	// Store is the proxy's store; files it already holds are counted as present
+	// and not requested. Required.
+	Store store.Store
+	// SumDBKey is the verifier key of the checksum database the proxy verifies
+	// against. The lookup of every checked module version is requested too, and
+	// at the end every lookup in the store is verified the way Import will, so
+	// that the store carries every tile the go command and an import need
+	// offline. Empty: no checksum data.
+	SumDBKey string
+	// NoSumDB reports module paths that are not checked (no lookup is fetched).
+	NoSumDB func(modulePath string) bool
+	// Jobs is how many module versions are fetched at once. Default 8.
+	Jobs int
+	// Progress, if set, is called after each module version is done.
+	Progress func(done, total int, bytes int64)
+}
+
+// WarmResult is what Warm did.
+type WarmResult struct {
+	// Fetched counts module versions with at least one file fetched; Present
+	// those that were complete in the store already.
+	Fetched, Present int
+	// Failed lists module versions that could not be stored, with the reason.
+	Failed []WarmError
+	// Files and Bytes count the files and bytes fetched.
+	Files int
+	Bytes int64
+	// SumDBErr is set when a lookup in the store could not be verified
+	// (with the tiles it needs fetched): an import of the store would refuse it.
+	SumDBErr error
+	// Duration is the wall time of the run.
+	Duration time.Duration
+}
+
+// WarmError is a module version Warm could not store.
+type WarmError struct {
+	Need Need
+	Err  error
+}
+
+func (e WarmError) Error() string { return e.Need.String() + ": " + e.Err.Error() }
+
+// Files returns the store keys of the files a need consists of: .info, .mod
+// and .zip (or the .mod only), and the lookup in checksum database sumdb when
+// it is not empty. A key, with a leading slash, is also its GOPROXY request path.
+func (n Need) Files(sumdb string) (keys []string, err error) {
+	ep, err := module.EscapePath(n.Path)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := module.EscapeVersion(n.Version.Version)
+	if err != nil {
+		return nil, err
+	}
+	base := ep + "/@v/" + ev
+	if n.ModOnly {
+		keys = []string{base + ".mod"}
+	} else {
+		keys = []string{base + ".info", base + ".mod", base + ".zip"}
+	}
+	if sumdb != "" {
+		keys = append(keys, "sumdb/"+sumdb+"/lookup/"+ep+"@"+ev)
+	}
+	return keys, nil
+}
+
+// Warm makes the store hold every file of needs, fetching the missing ones
+// through the proxy with at most Jobs module versions at a time. Files already
+// in the store cost no upstream request, so running it again is a no-op.
+func Warm(ctx context.Context, cfg WarmConfig, needs []Need) WarmResult {
+	start := time.Now()
+	jobs := cfg.Jobs
+	if jobs <= 0 {
+		jobs = 8
+	}
+	var (
+		mu      sync.Mutex
+		res     WarmResult
+		done    int
+		bytes   atomic.Int64
+		fetched = make([]bool, len(needs))
+		errs    = make([]error, len(needs))
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for i, n := range needs {
+		g.Go(func() error {
+			f, files, err := warmOne(gctx, cfg, n, &bytes)
+			mu.Lock()
+			defer mu.Unlock()
+			fetched[i], errs[i] = f, err
+			res.Files += files
+			done++
+			if cfg.Progress != nil {
+				cfg.Progress(done, len(needs), bytes.Load())
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	// The proxy hands a verified body to its client before the file is
+	// durable; wait for those commits, then check every fetched file is there.
+	werr := cfg.Proxy.Wait(ctx)
+	for i, n := range needs {
+		if errs[i] == nil && fetched[i] {
+			if werr != nil {
+				errs[i] = werr
+			} else if missing := missingFiles(ctx, cfg, n); missing != "" {
+				errs[i] = fmt.Errorf("%s was fetched but is not in the store (the log says why it was not stored)", missing)
+			}
+		}
+		switch {
+		case errs[i] != nil:
+			res.Failed = append(res.Failed, WarmError{Need: n, Err: errs[i]})
+		case fetched[i]:
+			res.Fetched++
+		default:
+			res.Present++
+		}
+	}
+	if cfg.SumDBKey != "" && ctx.Err() == nil {
+		res.SumDBErr = preflight(ctx, cfg)
+		if err := cfg.Proxy.Wait(ctx); err != nil && res.SumDBErr == nil {
+			res.SumDBErr = err
+		}
+	}
+	res.Bytes = bytes.Load()
+	res.Duration = time.Since(start)
+	return res
+}
+
+// missingFiles returns the first file of n the store lacks, or "".
+func missingFiles(ctx context.Context, cfg WarmConfig, n Need) string {
+	keys, err := n.Files(sumdbFor(cfg, n))
+	if err != nil {
+		return err.Error()
+	}
+	for _, key := range keys {
+		f, err := cfg.Store.Open(ctx, key)
+		if err != nil {
+			return key
+		}
+		f.Close()
+	}
+	return ""
+}
+
+func sumdbFor(cfg WarmConfig, n Need) string {
+	if cfg.SumDBKey == "" || (cfg.NoSumDB != nil && cfg.NoSumDB(n.Path)) {
+		return ""
+	}
+	name, _, _ := strings.Cut(cfg.SumDBKey, "+")
+	return name
+}
+
+func warmOne(ctx context.Context, cfg WarmConfig, n Need, total *atomic.Int64) (fetched bool, files int, err error) {
+	keys, err := n.Files(sumdbFor(cfg, n))
+	if err != nil {
+		return false, 0, err
+	}
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return fetched, files, err
+		}
+		if f, err := cfg.Store.Open(ctx, key); err == nil {
+			f.Close()
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fetched, files, fmt.Errorf("store: %w", err)
+		}
+		nb, err := get(ctx, cfg.Proxy, "/"+key)
+		if err != nil {
+			return fetched, files, err
+		}
+		total.Add(nb)
+		fetched = true
+		files++
+	}
+	return fetched, files, nil
+}
+
+// get sends GET path to h and discards the body, counting its bytes. A
+// non-200 answer is an error carrying the handler's one-line explanation.
+func get(ctx context.Context, h http.Handler, path string) (n int64, err error) {
+	defer func() {
+		// The proxy aborts a broken transfer with this panic.
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			err = fmt.Errorf("%s: transfer from the upstream failed part way; run again to retry", path)
+		}
+	}()
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return 0, err
+	}
+	w := &discardWriter{h: http.Header{}, code: http.StatusOK}
+	h.ServeHTTP(w, r)
+	if w.code != http.StatusOK {
+		return 0, fmt.Errorf("%s: %d %s", path, w.code, strings.TrimSpace(string(w.msg)))
+	}
+	return w.n, nil
+}
+
+// discardWriter is an http.ResponseWriter that counts a 200 body and keeps the
+// start of an error body; it never holds a module zip in memory.
+type discardWriter struct {
+	h     http.Header
+	code  int
+	wrote bool
+	n     int64
+	msg   []byte
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+
+func (w *discardWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.code, w.wrote = code, true
+	}
+}
+
+func (w *discardWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	w.n += int64(len(b))
+	if w.code != http.StatusOK && len(w.msg) < 512 {
+		w.msg = append(w.msg, b[:min(len(b), 512-len(w.msg))]...)
+	}
+	return len(b), nil
+}
+
+func readAllLimit(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("input larger than %d bytes", limit)
+	}
+	return b, nil
+}

@@ -1,0 +1,78 @@
+// Command berth keeps Go builds and Go services working in containers.
+//
+// It is one static binary with subcommands:
+//
+//	berth proxy        a caching Go module proxy (GOPROXY protocol, checksum-DB proxying)
+//	berth doctor       find why this container cannot reach the network, and print the fix
+//	berth healthcheck  probe a health URL and exit 0 or 1 (for HEALTHCHECK without a shell)
+//	berth version      print the version
+//
+// The command only parses flags and calls the packages; see each package for the logic.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand of berth.
+type command struct {
+	name    string
+	summary string
+	// run executes the subcommand with its arguments (the subcommand name removed)
+	// and returns the process exit code: 0 success, 1 failure, 2 usage error.
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"proxy", "run the caching Go module proxy", runProxy},
+		{"doctor", "diagnose this container's network the way Go sees it", runDoctor},
+		{"warm", "fill the store from go.sum, go.mod or module@version, for offline builds", runWarm},
+		{"export", "write the store (or part of it) as a bundle for an air-gapped site", runExport},
+		{"import", "verify a bundle and load it into the store", runImport},
+		{"healthcheck", "GET a health URL; exit 0 if healthy, 1 if not", runHealthcheck},
+		{"version", "print berth's version", runVersion},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "berth: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "berth keeps Go builds and services working in containers.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: berth <command> [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, `Run "berth <command> --help" for a command's flags.`)
+}

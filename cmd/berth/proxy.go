@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/mod/module"
+
+	"github.com/berth-dev/berth/modproxy"
+	"github.com/berth-dev/berth/modproxy/source"
+	"github.com/berth-dev/berth/netkit"
+	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/sumdb"
+)
+
+const proxyAbout = `
+Usage: berth proxy [flags]
+
+Run a caching Go module proxy. Point the go command at it:
+
+    GOPROXY=http://<berth-host>:3000 go mod download
+
+berth serves the GOPROXY protocol ($module/@v/list, .info, .mod, .zip, @latest)
+and proxies checksum databases (/sumdb/<name>/...), so a build whose only
+reachable host is berth works with GOSUMDB on. Immutable files are fetched once,
+verified, written atomically and kept; version lists and @latest are refreshed
+after --list-ttl and served stale when every upstream fails.
+
+Upstreams follow GOPROXY syntax: "," falls through to the next entry on 404/410
+only, "|" on any error; "off" serves only the store. By default berth uses your
+own Go configuration: $GOPROXY, else "go env GOPROXY".
+
+The store uses the module cache's own layout, so it is also a GOPROXY=file://
+tree, and an existing module cache can be served as it is:
+
+    berth proxy --store "$(go env GOMODCACHE)/cache/download" --offline
+
+Endpoints besides the protocol: /healthz (liveness), /readyz (readiness: the
+store is writable; fails first during shutdown), /metrics (Prometheus).
+On SIGTERM: /readyz fails, --drain-delay passes, the listener closes, running
+requests and upstream fetches get --shutdown-timeout to finish; nothing partial
+is ever left in the store.
+
+Examples:
+    berth proxy                                   # :3000, ./berth-store, your GOPROXY
+    berth proxy --listen :8080 --store /var/cache/berth \
+                --upstream 'https://proxy.corp.example,https://mirror.example'
+    docker run -p 3000:3000 -v berth:/store berth proxy --store /store
+`
+
+func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
+	f := newFlags("proxy", proxyAbout, stderr)
+	listen := f.String("listen", ":3000", "`address` to listen on; the default listens on all interfaces,\nsince a proxy bound to 127.0.0.1 in a container is unreachable from outside it")
+	storeDir := f.String("store", "./berth-store", "`directory` of the store (created if missing; module cache layout)")
+	upstream := f.String("upstream", "", "GOPROXY-style `list` of upstream proxies, e.g. 'https://a,https://b|https://c', or off\n(default: $GOPROXY, else `go env GOPROXY`)")
+	listTTL := f.Duration("list-ttl", time.Minute, "how long @v/list and @latest answers are served before the upstream is asked again")
+	negTTL := f.Duration("negative-ttl", time.Minute, "how long an upstream 404/410 is remembered")
+	fetchTimeout := f.Duration("fetch-timeout", 10*time.Minute, "limit for one upstream fetch of one file, body included")
+	sumdbFlag := f.String("sumdb", "", "checksum `database` every fetched .mod and .zip is verified against before it is stored,\nas in GOSUMDB: name, name+hash+key, or off (default: $GOSUMDB, else `go env GOSUMDB`)")
+	nosumdb := f.String("nosumdb", "", "comma-separated module path `patterns` not verified (private modules)\n(default: $GONOSUMDB, else $GOPRIVATE, else their `go env` values)")
+	maxStore := f.String("max-store-size", "", "bound the store's module files to this `size` (e.g. 20GiB, 500MB); least recently\nused module versions are removed first, whole (default: no limit)")
+	offline := f.Bool("offline", false, "serve only what the store holds; answer 404 for the rest")
+	drain := f.Duration("drain-delay", 5*time.Second, "on SIGTERM, how long /readyz fails before the listener closes,\nso load balancers stop sending new requests first (0: none)")
+	shutdown := f.Duration("shutdown-timeout", 20*time.Second, "after the drain delay, how long running requests and upstream fetches get to finish;\nberth exits within drain + shutdown of the signal: keep that inside the orchestrator's\ngrace period (docker stop: 10s, Kubernetes: 30s)")
+	logFormat := f.String("log-format", "text", "log `format`: text or json")
+	logLevel := f.String("log-level", "info", "log `level`: debug, info, warn or error")
+	if code, ok := f.Parse(args); !ok {
+		return code
+	}
+	if len(f.Args()) > 0 {
+		fmt.Fprintf(stderr, "berth proxy: unexpected argument %q (see berth proxy --help)\n", f.Args()[0])
+		return 2
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+		return 2
+	}
+
+	chain, err := upstreamChain(ctx, *upstream, *offline, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+		return 2
+	}
+
+	maxBytes, err := parseSize(*maxStore)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: --max-store-size: %v\n", err)
+		return 2
+	}
+	sumKey, noSum, err := sumdbConfig(ctx, *sumdbFlag, *nosumdb)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+		return 2
+	}
+	if sumKey == "" {
+		log.Warn("checksum verification is off: fetched files are stored unverified (set --sumdb)")
+	}
+
+	st, err := store.OpenDisk(*storeDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+		return 1
+	}
+	// Temporary files not written to for a minute belong to no live writer
+	// (writers touch them with every chunk): a crash left them. Nothing else
+	// needs repair: committed files are whole by construction.
+	go st.CleanTemp(time.Minute, log)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	px, err := modproxy.New(modproxy.Config{
+		Store:        st,
+		Fetcher:      &source.Fetcher{Chain: chain, Client: source.NewClient(reg), UserAgent: "berth/" + versionNumber()},
+		ListTTL:      *listTTL,
+		NegativeTTL:  *negTTL,
+		FetchTimeout: *fetchTimeout,
+		Offline:      *offline,
+		SumDBKey:     sumKey,
+		MaxStoreSize: maxBytes,
+		NoSumDB:      noSum,
+		Logger:       log,
+		Registerer:   reg,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+		return 1
+	}
+	defer px.Close()
+
+	var health netkit.Health
+	health.AddLiveness("process", time.Second, func(context.Context) error { return nil })
+	health.AddReadiness("store-writable", 2*time.Second, func(context.Context) error { return st.CheckWritable() })
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", health.LiveHandler())
+	mux.Handle("GET /readyz", health.ReadyHandler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", px)
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: cannot listen on %s: %v (is another process using the port? choose one with --listen)\n", *listen, err)
+		return 1
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("berth proxy listening", "addr", ln.Addr().String(), "store", st.Root(), "upstream", chain.String(), "offline", *offline, "list_ttl", listTTL.String())
+	// One budget for the whole stop: drain + shutdown-timeout from the signal,
+	// shared by the HTTP shutdown and the upstream fetches that follow it.
+	stopStarted := make(chan time.Time, 1)
+	go func() { <-ctx.Done(); stopStarted <- time.Now() }()
+	drainDelay := *drain
+	if drainDelay == 0 {
+		drainDelay = -1 // netkit reads 0 as its default; 0 here means no drain
+	}
+	serr := netkit.Serve(ctx, srv, ln, netkit.ServeOptions{
+		Health:          &health,
+		DrainDelay:      drainDelay,
+		ShutdownTimeout: *shutdown,
+		Logger:          log,
+	})
+	if ctx.Err() == nil {
+		// The server stopped without being asked to.
+		log.Error("server stopped", "err", serr)
+		return 1
+	}
+	deadline := (<-stopStarted).Add(max(*drain, 0) + *shutdown)
+	wctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := px.Wait(wctx); err != nil {
+		log.Warn("upstream fetches still running at the shutdown deadline were cancelled; nothing partial is kept")
+	}
+	if serr != nil {
+		log.Warn("shutdown deadline reached: remaining connections were closed", "err", serr)
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// upstreamChain resolves the upstream list from the flag, else from the
+// user's Go configuration (GOPROXY, go env GOPROXY); offline with no flag
+// means "off". Entries berth cannot use yet (direct) are logged.
+func upstreamChain(ctx context.Context, flag string, offline bool, log *slog.Logger) (*source.Chain, error) {
+	up := flag
+	if up == "" {
+		if offline {
+			up = "off"
+		} else {
+			var err error
+			if up, err = source.Default(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	chain, err := source.Parse(up)
+	if err != nil {
+		return nil, fmt.Errorf("--upstream: %w", err)
+	}
+	for _, ig := range chain.Ignored {
+		if !strings.HasPrefix(ig, "off") || len(chain.Upstreams) > 0 {
+			log.Warn("upstream entry ignored: berth does not fetch from version control yet", "entry", ig)
+		}
+	}
+	return chain, nil
+}
+
+// sumdbConfig resolves the checksum database and the excluded patterns from the
+// flags, else from the user's Go configuration, as the go command would.
+func sumdbConfig(ctx context.Context, flagDB, flagNo string) (key string, noSum func(string) bool, err error) {
+	db := flagDB
+	if db == "" {
+		if db, err = source.GoEnv(ctx, "GOSUMDB"); err != nil || db == "" {
+			db = "off"
+		}
+	}
+	if db != "off" {
+		if _, key, err = sumdb.ParseGOSUMDB(db); err != nil {
+			return "", nil, fmt.Errorf("--sumdb: %w", err)
+		}
+	}
+	patterns := flagNo
+	if patterns == "" {
+		patterns, _ = source.GoEnv(ctx, "GONOSUMDB")
+	}
+	if patterns == "" {
+		patterns, _ = source.GoEnv(ctx, "GOPRIVATE")
+	}
+	if patterns != "" {
+		noSum = func(mod string) bool { return module.MatchPrefixPatterns(patterns, mod) }
+	}
+	return key, noSum, nil
+}
+
+// parseSize parses a size such as 500MB, 20GiB or 1048576 ("" is 0: no limit).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1}}
+	mult := int64(1)
+	num := s
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
+			num, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n < 0 || n*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size: want a number with an optional unit such as 500MB or 20GiB", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,1097 @@
+package doctor
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Finding layers: a lower layer explains failures in higher ones.
+const (
+	layerNet = iota
+	layerConfig
+	layerDNSServer
+	layerDNSName
+	layerProxy
+	layerTCP
+	layerTLS
+	layerHTTP
+	layerGoproxy
+	layerLocal
+)
+
+type analysis struct {
+	r        *Report
+	o        *Options
+	findings []*Finding
+	byKey    map[string]*Finding
+	// sumdbRoot is the network failure on the direct checksum-database path.
+	sumdbRoot *Finding
+}
+
+func (a *analysis) add(f Finding) *Finding {
+	key := f.ID + "|" + f.key
+	if ex, ok := a.byKey[key]; ok {
+		ex.Targets = appendUniq(ex.Targets, f.Targets...)
+		for _, e := range f.Evidence {
+			if len(ex.Evidence) < 24 {
+				ex.Evidence = appendUniq(ex.Evidence, e)
+			}
+		}
+		ex.Explains = append(ex.Explains, f.Explains...)
+		if f.Severity.rank() < ex.Severity.rank() {
+			ex.Severity = f.Severity
+		}
+		return ex
+	}
+	if f.Fix == nil {
+		f.Fix = fixes[f.ID]
+	}
+	nf := &f
+	a.findings = append(a.findings, nf)
+	a.byKey[key] = nf
+	return nf
+}
+
+func (a *analysis) get(id string) *Finding {
+	for _, f := range a.findings {
+		if f.ID == id {
+			return f
+		}
+	}
+	return nil
+}
+
+func appendUniq(s []string, v ...string) []string {
+outer:
+	for _, x := range v {
+		for _, y := range s {
+			if x == y {
+				continue outer
+			}
+		}
+		s = append(s, x)
+	}
+	return s
+}
+
+// analyse turns facts and probes into findings, root causes first.
+func analyse(r *Report, o *Options) {
+	a := &analysis{r: r, o: o, byKey: map[string]*Finding{}}
+	a.factChecks()
+	byTarget := map[string][]Probe{}
+	for _, p := range r.Probes {
+		byTarget[p.Target] = append(byTarget[p.Target], p)
+	}
+	for _, t := range r.Targets {
+		a.targetChecks(t, byTarget[t.Input])
+	}
+	a.goproxyChecks(byTarget)
+	a.listenChecks(byTarget)
+	a.fold()
+	sort.SliceStable(a.findings, func(i, j int) bool {
+		x, y := a.findings[i], a.findings[j]
+		if x.Severity.rank() != y.Severity.rank() {
+			return x.Severity.rank() < y.Severity.rank()
+		}
+		return x.layer < y.layer
+	})
+	r.Findings = make([]Finding, 0, len(a.findings))
+	for _, f := range a.findings {
+		if len(f.Explains) > 16 {
+			f.Explains = f.Explains[:16]
+		}
+		if f.Evidence == nil {
+			f.Evidence = []string{}
+		}
+		r.Findings = append(r.Findings, *f)
+	}
+}
+
+func (a *analysis) needsDNS() bool {
+	for _, t := range a.r.Targets {
+		if _, err := netip.ParseAddr(t.Host); err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *analysis) factChecks() {
+	f := &a.r.Facts
+	// net.no-route
+	up := false
+	for _, i := range f.Interfaces {
+		if i.Up && !i.Loopback && len(i.Addrs) > 0 {
+			up = true
+		}
+	}
+	if !up && len(a.r.Targets) > 0 {
+		var ev []string
+		for _, i := range f.Interfaces {
+			ev = append(ev, fmt.Sprintf("interface %s up=%v addrs=%v", i.Name, i.Up, i.Addrs))
+		}
+		a.add(Finding{ID: "net.no-route", Severity: SevError, layer: layerNet,
+			Summary:  "no network: only the loopback interface exists",
+			Cause:    "The container has no interface besides lo, as with docker run --network none, so every connection fails with \"network is unreachable\".",
+			Evidence: append(ev, fmt.Sprintf("default route: %v", f.DefaultRoute))})
+	}
+	// dns.no-nameserver
+	if f.ResolvConf.Defaulted && a.needsDNS() {
+		sev := SevWarn
+		for _, p := range a.r.Probes {
+			if p.Kind == "resolve" && !p.OK {
+				sev = SevError
+			}
+		}
+		a.add(Finding{ID: "dns.no-nameserver", Severity: sev, layer: layerConfig,
+			Summary: "resolv.conf names no usable nameserver; Go falls back to 127.0.0.1:53 and [::1]:53",
+			Cause:   "Without a valid \"nameserver <IP>\" line Go queries the container's own loopback, where nothing usually answers DNS.",
+			Evidence: append([]string{"/etc/resolv.conf: " + f.ResolvConfRead, fmt.Sprintf("lines read: %d", f.ResolvConf.Lines)},
+				prefixAll("ignored nameserver ", f.ResolvConf.Ignored)...)})
+	}
+	// resolver.cgo-fallback
+	if len(f.Resolver.CgoReasons) > 0 {
+		a.add(Finding{ID: "resolver.cgo-fallback", Severity: SevWarn, layer: layerConfig,
+			Summary:  "a cgo-enabled Go program would resolve names through libc here, not Go's resolver",
+			Cause:    "Go hands lookups to the C library when resolv.conf or nsswitch.conf has something it does not implement; a CGO_ENABLED=0 binary (like berth) ignores it, so the app and this report may disagree.",
+			Evidence: f.Resolver.CgoReasons})
+	}
+	// tls.no-roots
+	if !f.CA.Custom && f.CA.Loaded == 0 {
+		sev := SevWarn
+		for _, t := range a.r.Targets {
+			if t.Scheme == "https" || t.Scheme == "tls" {
+				sev = SevError
+			}
+		}
+		var ev []string
+		if f.CA.SSLCertFile != "" {
+			ev = append(ev, "SSL_CERT_FILE="+f.CA.SSLCertFile)
+		}
+		if f.CA.SSLCertDir != "" {
+			ev = append(ev, "SSL_CERT_DIR="+f.CA.SSLCertDir)
+		}
+		for _, c := range append(append([]CAFile(nil), f.CA.Files...), f.CA.Dirs...) {
+			s := c.Path + ": missing"
+			if c.Exists {
+				s = fmt.Sprintf("%s: exists, %d certificates", c.Path, c.Certs)
+				if c.Error != "" {
+					s += " (" + c.Error + ")"
+				}
+			}
+			ev = append(ev, s)
+		}
+		a.add(Finding{ID: "tls.no-roots", Severity: sev, layer: layerConfig,
+			Summary:  "no trusted CA certificates: every HTTPS connection will fail with \"certificate signed by unknown authority\"",
+			Cause:    "None of the CA bundle files or directories crypto/x509 reads exists or holds a certificate (typical of FROM scratch and distroless-static images without ca-certificates).",
+			Evidence: ev})
+	}
+	// proxy.malformed
+	for _, m := range f.Proxy.Malformed {
+		a.add(Finding{ID: "proxy.malformed", Severity: SevError, layer: layerConfig, key: m,
+			Summary:  "a proxy variable is malformed: Go ignores it or reads it as another host, without any error",
+			Cause:    "net/http drops a proxy value that does not parse as a URL (even with http:// prepended) without any error, so requests bypass the proxy.",
+			Evidence: []string{m}})
+	}
+	if f.Proxy.CGI && f.Proxy.HTTPProxy != "" {
+		a.add(Finding{ID: "proxy.cgi", Severity: SevWarn, layer: layerConfig,
+			Summary:  "REQUEST_METHOD is set: Go refuses HTTP_PROXY for http:// URLs",
+			Cause:    "net/http treats a process with REQUEST_METHOD as a CGI script and ignores HTTP_PROXY (golang.org/s/cgihttpproxy).",
+			Evidence: []string{"REQUEST_METHOD=" + a.o.getenv("REQUEST_METHOD")}, Fix: []string{"Unset REQUEST_METHOD in the container environment."}})
+	}
+	for _, ig := range f.Proxy.Ignored {
+		a.add(Finding{ID: "proxy.ignored", Severity: SevInfo, layer: layerConfig, key: ig,
+			Summary: "a proxy variable other tools use is ignored by Go", Cause: "Go reads HTTP_PROXY/HTTPS_PROXY/NO_PROXY (uppercase first) and never ALL_PROXY.",
+			Evidence: []string{ig}, Fix: []string{"Set HTTPS_PROXY (uppercase) to the proxy Go should use."}})
+	}
+	// resources.gomemlimit-unset
+	if f.Limits.MemoryLimit > 0 && f.Limits.GOMEMLIMITEnv == "" {
+		a.add(Finding{ID: "resources.gomemlimit-unset", Severity: SevWarn, layer: layerLocal,
+			Summary: fmt.Sprintf("memory limit %s but GOMEMLIMIT is unset", bytesStr(f.Limits.MemoryLimit)),
+			Cause:   "The Go runtime does not read the cgroup memory limit; without GOMEMLIMIT the heap may grow past the limit and the container is OOM-killed instead of collecting garbage harder.",
+			Evidence: []string{fmt.Sprintf("cgroup v%d memory limit: %d bytes", f.Limits.Cgroup, f.Limits.MemoryLimit),
+				fmt.Sprintf("GOMAXPROCS=%d (cpu limit %.2f)", f.Limits.GOMAXPROCS, f.Limits.CPULimit), "GOMEMLIMIT: unset"},
+			Fix: []string{fmt.Sprintf("Set GOMEMLIMIT to about 90%% of the limit: GOMEMLIMIT=%dMiB", f.Limits.MemoryLimit*9/10>>20),
+				"Docker: docker run -e GOMEMLIMIT=... (or ENV GOMEMLIMIT in the Dockerfile)",
+				"Kubernetes: env GOMEMLIMIT from resourceFieldRef limits.memory (divisor 1), or use github.com/KimMachineGun/automemlimit"}})
+	}
+	// goproxy.direct-without-vcs
+	g := &f.Go
+	firstUsable := ""
+	hasDirect := false
+	for _, e := range g.Proxies {
+		if e.URL == "off" {
+			break
+		}
+		if firstUsable == "" {
+			firstUsable = e.URL
+		}
+		if e.URL == "direct" {
+			hasDirect = true
+		}
+	}
+	if hasDirect && g.Git == "" {
+		sev := SevWarn
+		if firstUsable == "direct" {
+			sev = SevError
+		}
+		a.add(Finding{ID: "goproxy.direct-without-vcs", Severity: sev, layer: layerGoproxy,
+			Summary:  "GOPROXY includes \"direct\" but no git binary is on PATH",
+			Cause:    "\"direct\" makes the go command fetch modules with git (or another VCS); without it every direct fetch fails with exec: \"git\": executable file not found.",
+			Evidence: []string{"GOPROXY=" + g.GOPROXY, "PATH=" + clip(a.o.getenv("PATH"), 200), "git: not found"}})
+	}
+	// goproxy.private-module-public
+	if firstUsable != "" && firstUsable != "direct" {
+		for _, m := range g.Modules {
+			if !looksPrivate(m) || matchGlobs(g.GONOPROXY, m) {
+				continue
+			}
+			a.add(Finding{ID: "goproxy.private-module-public", Severity: SevError, layer: layerGoproxy, key: m,
+				Summary:  fmt.Sprintf("module %s looks private but GOPRIVATE does not cover it", m),
+				Cause:    "The go command sends its path to the public proxy, which answers 404/410, and asks the public checksum database about it, leaking the name and failing the build.",
+				Evidence: []string{"module " + m, "GOPRIVATE=" + g.GOPRIVATE, "GONOPROXY=" + g.GONOPROXY, "GOPROXY=" + g.GOPROXY},
+				Fix: []string{fmt.Sprintf("Set GOPRIVATE=%s (a glob: the module's host and org)", privateGlob(m)),
+					"Docker: ENV GOPRIVATE=... in the build stage; pass credentials with a build secret (.netrc), not ENV",
+					"Kubernetes/CI: set GOPRIVATE in the job environment; keep GOPROXY for public modules"}})
+		}
+	}
+	for _, u := range f.Unreadable {
+		a.add(Finding{ID: "facts.unreadable", Severity: SevInfo, layer: layerLocal, key: u.Path,
+			Summary: "could not read " + u.Path, Cause: "The file exists but could not be read or is not a regular file; facts that depend on it are missing.",
+			Evidence: []string{u.Path + ": " + u.Error}, Fix: []string{"Check the file's permissions and type (ls -l " + u.Path + ")."}})
+	}
+}
+
+func prefixAll(p string, s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = p + x
+	}
+	return out
+}
+
+func bytesStr(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+var publicHosts = map[string]bool{"github.com": true, "gitlab.com": true, "bitbucket.org": true, "golang.org": true,
+	"google.golang.org": true, "gopkg.in": true, "go.uber.org": true, "k8s.io": true, "sigs.k8s.io": true,
+	"cloud.google.com": true, "go.opentelemetry.io": true, "honnef.co": true, "go.etcd.io": true, "gotest.tools": true,
+	"mvdan.cc": true, "filippo.io": true, "dario.cat": true, "go.yaml.in": true, "gocloud.dev": true, "modernc.org": true}
+
+// looksPrivate guesses whether a module path is hosted privately: an
+// internal-looking TLD or a self-hosted forge host name.
+func looksPrivate(m string) bool {
+	host, _, _ := strings.Cut(m, "/")
+	host = strings.ToLower(host)
+	if publicHosts[host] || !strings.Contains(host, ".") {
+		return false
+	}
+	for _, suf := range []string{".local", ".internal", ".corp", ".lan", ".intranet", ".home", ".private", ".test", ".example", ".localdomain", ".intra"} {
+		if strings.HasSuffix(host, suf) {
+			return true
+		}
+	}
+	labels := strings.Split(host, ".")
+	for _, l := range labels[:len(labels)-1] {
+		switch l {
+		case "git", "gitlab", "gitea", "github", "scm", "code", "vcs", "forge", "bitbucket", "corp", "internal", "intranet", "stash":
+			return true
+		}
+	}
+	return false
+}
+
+func privateGlob(m string) string {
+	parts := strings.Split(m, "/")
+	if len(parts) >= 2 && len(parts[0]) > 0 && (parts[0] == "github.com" || parts[0] == "gitlab.com" || parts[0] == "bitbucket.org") {
+		return parts[0] + "/" + parts[1]
+	}
+	return parts[0]
+}
+
+// matchGlobs reports whether any comma-separated glob matches a prefix of
+// the module path, the rule the go command applies to GOPRIVATE.
+func matchGlobs(globs, target string) bool {
+	for _, g := range strings.Split(globs, ",") {
+		g = strings.TrimSpace(g)
+		if g == "" {
+			continue
+		}
+		n := strings.Count(g, "/")
+		prefix := target
+		for i := 0; i < len(target); i++ {
+			if target[i] == '/' {
+				if n == 0 {
+					prefix = target[:i]
+					break
+				}
+				n--
+			}
+		}
+		if n > 0 {
+			continue
+		}
+		if ok, _ := pathMatch(g, prefix); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func pathMatch(pattern, name string) (bool, error) {
+	return matchPath(pattern, name), nil
+}
+
+// matchPath is path.Match limited to '*' and '?', without error cases.
+func matchPath(p, s string) bool {
+	if p == "" {
+		return s == ""
+	}
+	switch p[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if i > 0 && s[i-1] == '/' {
+				return false
+			}
+			if matchPath(p[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && s[0] != '/' && matchPath(p[1:], s[1:])
+	}
+	return s != "" && s[0] == p[0] && matchPath(p[1:], s[1:])
+}
+
+// targetChecks finds the root cause for one target: the first stage of the
+// path (resolver, proxy, TCP, TLS, HTTP) that failed. Failures of later
+// probes of the same target are listed as its consequences.
+func (a *analysis) targetChecks(t Target, ps []Probe) {
+	var dnsP, resolveP, tcpP, proxyP, tlsP, httpP []Probe
+	for _, p := range ps {
+		switch p.Kind {
+		case "dns":
+			dnsP = append(dnsP, p)
+		case "resolve":
+			resolveP = append(resolveP, p)
+		case "tcp":
+			tcpP = append(tcpP, p)
+		case "proxy":
+			proxyP = append(proxyP, p)
+		case "tls":
+			tlsP = append(tlsP, p)
+		case "http", "goproxy", "sumdb":
+			httpP = append(httpP, p)
+		}
+	}
+	targets := []string{t.Input}
+	var root *Finding
+	sumdbRole := t.Role == "sumdb"
+
+	// DNS, per nameserver
+	dnsFinding := a.dnsChecks(t, dnsP, resolveP)
+	if dnsFinding != nil {
+		root = dnsFinding
+	}
+	// TCP
+	if root == nil && len(tcpP) > 0 {
+		allFail := true
+		for _, p := range tcpP {
+			if p.OK {
+				allFail = false
+			}
+		}
+		if allFail {
+			root = a.connFinding(t, tcpP[0], tcpP)
+		}
+	}
+	// CONNECT
+	if root == nil {
+		for _, p := range proxyP {
+			if p.OK {
+				continue
+			}
+			ev := []string{fmt.Sprintf("proxy %s (%s): %s", p.Via, p.Server, p.Error)}
+			if p.Cause == kProxyAuth {
+				if p.Body != "" {
+					ev = append(ev, "Proxy-Authenticate: "+p.Body)
+				}
+				root = a.add(Finding{ID: "proxy.auth-required", Severity: SevError, layer: layerProxy, key: p.Via, Targets: targets,
+					Summary:  "the proxy " + p.Via + " answers 407 Proxy Authentication Required",
+					Cause:    "The proxy wants credentials; Go sends only Basic credentials taken from the proxy URL's user:password part.",
+					Evidence: ev})
+			} else {
+				root = a.add(Finding{ID: "proxy.unreachable", Severity: SevError, layer: layerProxy, key: p.Via, Targets: targets,
+					Summary:  "the proxy " + p.Via + " did not open a tunnel to " + t.Host,
+					Cause:    "The HTTP proxy in HTTPS_PROXY/HTTP_PROXY refused or failed the CONNECT request.",
+					Evidence: ev})
+			}
+			break
+		}
+	}
+	// TLS
+	if root == nil {
+		for _, p := range tlsP {
+			if !p.OK {
+				root = a.tlsFinding(t, p)
+			}
+		}
+	}
+	// HTTP (when the path checks passed, or the target was only reached by HTTP)
+	if root == nil {
+		for _, p := range httpP {
+			if p.OK || p.Cause == kHTTPStatus {
+				continue
+			}
+			if p.Kind != "http" && len(tlsP)+len(tcpP) > 0 {
+				continue // goproxy/sumdb protocol failures are judged in goproxyChecks
+			}
+			root = a.fromHTTPError(t, p)
+			break
+		}
+	}
+	if root == nil {
+		for _, p := range httpP {
+			if p.Kind == "http" && p.Cause == kHTTPStatus && p.Status >= 500 {
+				root = a.add(Finding{ID: "http.status", Severity: SevWarn, layer: layerHTTP, key: t.Input, Targets: targets,
+					Summary:  fmt.Sprintf("%s answered %s", p.Name, p.Error),
+					Cause:    "The network path works; the server itself reports an error.",
+					Evidence: []string{fmt.Sprintf("GET %s: %d %s", p.Name, p.Status, p.Body)},
+					Fix:      []string{"Check the server's logs; the network is not at fault for this target."}})
+			}
+		}
+	}
+	if root == nil {
+		return
+	}
+	if sumdbRole {
+		// The direct checksum-database path is judged as a whole: its
+		// network failure is the evidence of goproxy.sumdb-unreachable.
+		a.removeFinding(root)
+		a.sumdbRoot = root
+		return
+	}
+	for _, p := range ps {
+		if p.OK || p.Kind == "dns" || p.Kind == "tcp" && root.ID != "" && strings.HasPrefix(root.ID, "tcp.") {
+			continue
+		}
+		if p.Cause == "" {
+			continue
+		}
+		switch p.Kind {
+		case "tls", "proxy", "tcp":
+			if root.layer < layerForKind(p.Kind) {
+				root.Explains = append(root.Explains, Consequence{Summary: p.Kind + " " + p.Server + ": " + p.Error})
+			}
+		case "http", "goproxy", "sumdb":
+			id := ""
+			if p.Kind == "goproxy" {
+				id = "goproxy.unreachable"
+			} else if p.Kind == "sumdb" {
+				id = "goproxy.sumdb-unreachable"
+			}
+			root.Explains = append(root.Explains, Consequence{ID: id, Summary: "GET " + p.Name + ": " + p.Error})
+		}
+	}
+	root.Targets = appendUniq(root.Targets, t.Input)
+}
+
+func layerForKind(k string) int {
+	switch k {
+	case "tcp":
+		return layerTCP
+	case "proxy":
+		return layerProxy
+	case "tls":
+		return layerTLS
+	}
+	return layerHTTP
+}
+
+func (a *analysis) removeFinding(f *Finding) {
+	for i, x := range a.findings {
+		if x == f {
+			a.findings = append(a.findings[:i], a.findings[i+1:]...)
+			break
+		}
+	}
+	for k, v := range a.byKey {
+		if v == f {
+			delete(a.byKey, k)
+		}
+	}
+}
+
+// dnsChecks judges the nameservers and the lookup of one target.
+func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
+	rc := &a.r.Facts.ResolvConf
+	targets := []string{t.Input}
+	resolveOK := true
+	var rp Probe
+	for _, p := range resolveP {
+		rp = p
+		resolveOK = p.OK
+	}
+	if len(resolveP) == 0 {
+		return nil
+	}
+	var dead, refused, servfail, notfound, ok []Probe
+	for _, p := range dnsP {
+		switch {
+		case p.OK:
+			ok = append(ok, p)
+		case p.Cause == kDNSTimeout || p.Cause == kTimeout || p.Cause == kRefused || p.Cause == kHostUnreach || p.Cause == kNetUnreach || p.Cause == kCanceled:
+			dead = append(dead, p)
+		case p.Cause == kDNSRefused:
+			refused = append(refused, p)
+		case p.Cause == kDNSServfail:
+			servfail = append(servfail, p)
+		default:
+			notfound = append(notfound, p)
+		}
+	}
+	ev := func(ps []Probe) []string {
+		var out []string
+		for _, p := range ps {
+			s := fmt.Sprintf("nameserver %s for %s: ", p.Server, p.Name)
+			if p.OK {
+				s += fmt.Sprintf("ok in %.0f ms (%d names asked)", p.DurationMS, len(p.Tries))
+			} else if p.Rcode != "" && p.Error == "no name in the search list resolved" {
+				var rcs []string
+				for _, tr := range p.Tries {
+					rcs = append(rcs, tr.Name+" "+tr.Rcode)
+				}
+				s += strings.Join(rcs, ", ")
+			} else {
+				s += p.Error
+			}
+			out = append(out, s)
+		}
+		if rp.Kind != "" {
+			s := fmt.Sprintf("Go resolver lookup %s: ", rp.Name)
+			if rp.OK {
+				s += fmt.Sprintf("%v in %.0f ms", rp.Addrs, rp.DurationMS)
+			} else {
+				s += rp.Error
+			}
+			if n := len(rp.Tries); n > 0 {
+				s += fmt.Sprintf(" (%d queries sent)", n)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	servers := func(ps []Probe) string {
+		var s []string
+		for _, p := range ps {
+			s = appendUniq(s, p.Server)
+		}
+		return strings.Join(s, ", ")
+	}
+	sev := SevWarn
+	if !resolveOK {
+		sev = SevError
+	}
+	var root *Finding
+	switch {
+	case rc.Defaulted:
+		if !resolveOK {
+			root = a.get("dns.no-nameserver")
+			if root != nil {
+				root.Evidence = appendUniq(root.Evidence, ev(dnsP)...)
+			}
+		}
+	case len(dead) > 0 && (!resolveOK || len(ok) > 0):
+		// An unreachable server costs timeout x attempts per name even when another answers.
+		s := fmt.Sprintf("nameserver %s does not answer", servers(dead))
+		if len(ok) == 0 {
+			s = fmt.Sprintf("no nameserver answers (%s)", servers(dead))
+		}
+		cause := "DNS queries to the nameserver get no answer (dropped by a firewall or NetworkPolicy, or nothing listens on port 53 there), so every lookup waits for the resolver timeout."
+		if strings.Contains(servers(dead), "127.0.0.11:53") {
+			cause = "127.0.0.11 is Docker's embedded DNS server, which exists only inside containers on a user-defined network; here nothing answers on it (the resolv.conf was copied or the network was changed), so every lookup fails."
+		} else if strings.Contains(servers(dead), "127.0.0.") || strings.Contains(servers(dead), "[::1]") {
+			cause = "The nameserver is on the container's own loopback, where no DNS server runs (a host's 127.0.0.53 systemd-resolved or dnsmasq is not visible inside the container)."
+		}
+		f := a.add(Finding{ID: "dns.server-unreachable", Severity: sev, layer: layerDNSServer, key: servers(dead), Targets: targets,
+			Summary:  s,
+			Cause:    cause,
+			Evidence: append(ev(append(append([]Probe(nil), dead...), ok...)), dockerTrailer(rc)...)})
+		if !resolveOK {
+			root = f
+		}
+	case !resolveOK && len(refused) > 0 && len(ok) == 0:
+		root = a.add(Finding{ID: "dns.server-refused", Severity: SevError, layer: layerDNSServer, key: servers(refused), Targets: targets,
+			Summary:  fmt.Sprintf("nameserver %s refuses to answer (REFUSED)", servers(refused)),
+			Cause:    "The server is up but refuses recursion for this client: not a recursive resolver, or an ACL excludes the container's network.",
+			Evidence: ev(refused)})
+	case !resolveOK && len(servfail) > 0 && len(ok) == 0:
+		root = a.add(Finding{ID: "dns.servfail", Severity: SevError, layer: layerDNSServer, key: servers(servfail), Targets: targets,
+			Summary:  fmt.Sprintf("nameserver %s answers SERVFAIL (Go prints \"server misbehaving\")", servers(servfail)),
+			Cause:    "The nameserver is reachable but cannot resolve the name itself: its upstream servers are unreachable or failing (Docker's embedded DNS answers SERVFAIL when its ExtServers fail).",
+			Evidence: append(ev(servfail), dockerTrailer(rc)...)})
+	case !resolveOK && (len(notfound) > 0 || rp.Cause == kDNSNotFound):
+		var names []string
+		for _, tr := range firstTries(notfound) {
+			names = append(names, tr.Name+" "+tr.Rcode)
+		}
+		root = a.add(Finding{ID: "dns.not-found", Severity: SevError, layer: layerDNSName, key: t.Host, Targets: targets,
+			Summary:  fmt.Sprintf("%s does not exist in DNS (NXDOMAIN for every name tried)", t.Host),
+			Cause:    "The nameservers answer, and say the name does not exist: a typo, a name from another namespace or network, or a record that was never created.",
+			Evidence: append(ev(notfound), "names tried: "+strings.Join(names, ", ")),
+			Fix: []string{"Check the spelling of " + t.Host + " and that the record exists on the nameserver the container uses",
+				"Kubernetes: a Service in another namespace is <svc>.<namespace>; check the search line",
+				"Docker: container names resolve only on the same user-defined network (not the default bridge)"}})
+	case !resolveOK:
+		id := "dns.server-unreachable"
+		if rp.Cause == kDNSServfail {
+			id = "dns.servfail"
+		}
+		root = a.add(Finding{ID: id, Severity: SevError, layer: layerDNSServer, key: t.Host, Targets: targets,
+			Summary: "lookup of " + t.Host + " failed: " + rp.Error, Cause: "The Go resolver could not resolve the name.", Evidence: ev(dnsP)})
+	}
+	if root != nil {
+		return root
+	}
+	// The lookup worked: look at how.
+	var slow []string
+	for _, p := range ok {
+		for _, tr := range p.Tries {
+			if tr.MS >= 500 {
+				slow = append(slow, fmt.Sprintf("nameserver %s answered %s in %.0f ms", p.Server, tr.Name, tr.MS))
+			}
+		}
+	}
+	if rp.OK && rp.DurationMS >= 1000 {
+		slow = append(slow, fmt.Sprintf("Go resolver lookup of %s took %.0f ms", rp.Name, rp.DurationMS))
+	}
+	if len(slow) > 0 && len(dead) == 0 {
+		a.add(Finding{ID: "dns.slow", Severity: SevWarn, layer: layerDNSServer, key: t.Host, Targets: targets,
+			Summary:  fmt.Sprintf("DNS answers for %s are slow", t.Host),
+			Cause:    "The nameserver takes hundreds of milliseconds or more per answer (an overloaded or distant resolver, packet loss, or a conntrack race); every new connection pays it.",
+			Evidence: slow})
+	}
+	// Search-list amplification and wrong-host answers.
+	for _, p := range ok {
+		if len(p.Tries) == 0 {
+			continue
+		}
+		win := p.Tries[len(p.Tries)-1]
+		bare := strings.TrimSuffix(t.Host, ".") + "."
+		if win.Name != bare && p.Bare != nil && p.Bare.N > 0 && !sameSet(p.Addrs, p.BareAddrs) {
+			return a.add(Finding{ID: "dns.search-amplification", Severity: SevError, layer: layerDNSName, key: t.Host, Targets: targets,
+				Summary: fmt.Sprintf("%s resolved as %s through the search list: probably the wrong host", t.Host, win.Name),
+				Cause: fmt.Sprintf("With ndots:%d a name with fewer dots is tried with each search suffix first, and a record (often a wildcard) under a search domain answered before the real name was asked.",
+					rc.Ndots),
+				Evidence: append([]string{fmt.Sprintf("search %v, ndots:%d", rc.Search, rc.Ndots), fmt.Sprintf("answer %v from %s", p.Addrs, win.Name),
+					fmt.Sprintf("the name as given, %s, is %v", bare, p.BareAddrs)}, triesEv(p.Tries)...)})
+		}
+		if len(p.Tries) >= 3 {
+			a.add(Finding{ID: "dns.search-amplification", Severity: SevWarn, layer: layerDNSName, key: t.Host, Targets: targets,
+				Summary:  fmt.Sprintf("resolving %s asks %d names before the real one (ndots:%d with %d search domains)", t.Host, len(p.Tries), rc.Ndots, len(rc.Search)),
+				Cause:    "Each lookup of a name with fewer than ndots dots first tries every search suffix, each with an A and an AAAA query: more latency, more load on the nameserver, and a timeout on any of them stalls the lookup.",
+				Evidence: append([]string{fmt.Sprintf("search %v, ndots:%d", rc.Search, rc.Ndots)}, triesEv(p.Tries)...)})
+		}
+		break
+	}
+	return nil
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]bool{}
+	for _, x := range a {
+		m[x] = true
+	}
+	for _, x := range b {
+		if !m[x] {
+			return false
+		}
+	}
+	return true
+}
+
+func firstTries(ps []Probe) []NameTry {
+	for _, p := range ps {
+		return p.Tries
+	}
+	return nil
+}
+
+func triesEv(ts []NameTry) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, fmt.Sprintf("asked %s: %s (%d answers, %.0f ms)", t.Name, t.Rcode, t.N, t.MS))
+	}
+	return out
+}
+
+func dockerTrailer(rc *ResolvConf) []string {
+	var out []string
+	for _, d := range rc.Docker {
+		out = append(out, "resolv.conf (Docker): "+d)
+	}
+	return out
+}
+
+// connFinding classifies a failed TCP connect (to the target or to its proxy).
+func (a *analysis) connFinding(t Target, p Probe, all []Probe) *Finding {
+	targets := []string{t.Input}
+	var ev []string
+	for _, q := range all {
+		ev = append(ev, fmt.Sprintf("connect %s: %s (%.0f ms)", q.Server, q.Error, q.DurationMS))
+	}
+	if p.Via != "" {
+		return a.add(Finding{ID: "proxy.unreachable", Severity: SevError, layer: layerProxy, key: p.Via, Targets: targets,
+			Summary:  fmt.Sprintf("the proxy %s is unreachable (%s)", p.Via, causeWords(p.Cause)),
+			Cause:    "Go sends every request for this URL to the proxy named in HTTPS_PROXY/HTTP_PROXY, and the proxy does not accept connections. A proxy on 127.0.0.1 means the container's own loopback, not the host's.",
+			Evidence: append(ev, "proxy from "+strings.Join(a.r.Facts.Proxy.From, ", "))})
+	}
+	base := Finding{Severity: SevError, layer: layerTCP, key: net.JoinHostPort(t.Host, t.Port), Targets: targets, Evidence: ev}
+	switch p.Cause {
+	case kRefused:
+		base.ID = "tcp.refused"
+		base.Summary = fmt.Sprintf("%s refuses connections on port %s", t.Host, t.Port)
+		base.Cause = "The host answered with a reset (or ICMP port-unreachable): nothing listens on that port, the service is bound to 127.0.0.1 only, or a REJECT rule is in the way."
+	case kTimeout, kCanceled:
+		base.ID = "tcp.timeout"
+		base.Summary = fmt.Sprintf("connecting to %s port %s times out", t.Host, t.Port)
+		base.Cause = "The SYN got no answer at all: a firewall, security group or NetworkPolicy drops the traffic, or egress is only allowed through a proxy."
+	case kHostUnreach:
+		base.ID = "tcp.unreachable"
+		base.Summary = fmt.Sprintf("%s is unreachable (no route to host)", t.Host)
+		base.Cause = "An ICMP host-unreachable or admin-prohibited came back: a REJECT rule (firewalld), or the address no longer exists (a stale pod IP)."
+	case kNetUnreach:
+		if !a.r.Facts.DefaultRoute {
+			base.ID = "net.no-route"
+			base.layer = layerNet
+			base.key = ""
+			base.Summary = "no route to " + t.Host + ": the container has no default route"
+			base.Cause = "The kernel has no route for the destination (network is unreachable): the container is on an internal network, or has no default gateway."
+		} else {
+			base.ID = "tcp.unreachable"
+			base.Summary = fmt.Sprintf("no route to the network of %s (network is unreachable)", t.Host)
+			base.Cause = "The kernel has no route for the destination address family or prefix (for example an AAAA answer without an IPv6 route)."
+		}
+	case kReset:
+		base.ID = "tcp.reset"
+		base.Summary = fmt.Sprintf("%s resets the connection", t.Host)
+		base.Cause = "The connection was reset by the peer or something on the path (a DPI firewall, a proxy, a load balancer)."
+	default:
+		base.ID = "tcp.timeout"
+		base.Summary = fmt.Sprintf("connecting to %s port %s failed: %s", t.Host, t.Port, p.Error)
+		base.Cause = "The connection could not be established."
+	}
+	return a.add(base)
+}
+
+func causeWords(c string) string {
+	switch c {
+	case kRefused:
+		return "connection refused"
+	case kTimeout, kCanceled:
+		return "connect timed out"
+	case kHostUnreach:
+		return "no route to host"
+	case kNetUnreach:
+		return "network is unreachable"
+	case kReset:
+		return "connection reset"
+	}
+	return c
+}
+
+// vendors are issuer names of TLS-intercepting products.
+var vendors = []string{"zscaler", "netskope", "palo alto", "fortinet", "fortigate", "blue coat", "bluecoat", "forcepoint", "websense",
+	"sophos", "check point", "checkpoint", "mcafee", "symantec web", "cisco umbrella", "barracuda", "kaspersky", "eset", "avast",
+	"mitmproxy", "charles proxy", "fiddler", "burp", "squid", "intercept", "inspection", "decrypt"}
+
+func interceptor(chain []CertInfo) string {
+	for _, c := range chain {
+		s := strings.ToLower(c.Issuer + " " + strings.Join(c.IssuerOrg, " "))
+		for _, v := range vendors {
+			if strings.Contains(s, v) {
+				return c.Issuer
+			}
+		}
+	}
+	return ""
+}
+
+func (a *analysis) tlsFinding(t Target, p Probe) *Finding {
+	targets := []string{t.Input}
+	ev := []string{fmt.Sprintf("TLS handshake with %s (%s): %s", t.Host, p.Server, p.Error)}
+	for i, c := range p.Chain {
+		ev = append(ev, fmt.Sprintf("chain[%d] subject %q issuer %q valid %s..%s names %v", i, c.Subject, c.Issuer, c.NotBefore, c.NotAfter, c.DNSNames))
+	}
+	key := net.JoinHostPort(t.Host, t.Port)
+	switch p.Cause {
+	case kTLSHSTimeout:
+		var mtus []string
+		for _, i := range a.r.Facts.Interfaces {
+			mtus = append(mtus, fmt.Sprintf("%s mtu %d", i.Name, i.MTU))
+		}
+		return a.add(Finding{ID: "tls.handshake-timeout", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+			Summary:  fmt.Sprintf("TCP to %s connects but the TLS handshake never completes", t.Host),
+			Cause:    "Small packets pass and the server's large certificate flight is lost: the signature of an MTU black hole (a VPN or overlay network with a smaller MTU while ICMP \"fragmentation needed\" is filtered).",
+			Evidence: append(ev, "interface MTUs: "+strings.Join(mtus, ", "))})
+	case kReset, kEOF:
+		return a.add(Finding{ID: "tcp.reset", Severity: SevError, layer: layerTCP, key: key, Targets: targets,
+			Summary:  fmt.Sprintf("%s closes or resets the connection during the TLS handshake", t.Host),
+			Cause:    "The TCP connection opens and is then reset: a DPI firewall or proxy that blocks the TLS server name, a load balancer without a backend, or a server that does not speak TLS on this port.",
+			Evidence: ev})
+	case kTLSUnknownCA:
+		if f := a.get("tls.no-roots"); f != nil && f.Severity == SevError {
+			f.Explains = append(f.Explains, Consequence{ID: "tls.unknown-authority", Summary: t.Host + ": " + p.Error})
+			return f
+		}
+		issuer := ""
+		if n := len(p.Chain); n > 0 {
+			issuer = p.Chain[n-1].Issuer
+		}
+		f := Finding{ID: "tls.unknown-authority", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+			Summary:  fmt.Sprintf("%s presents a certificate from an authority this container does not trust (issuer %q)", t.Host, issuer),
+			Cause:    "The chain does not lead to any root in the loaded CA bundle: a private or corporate CA that is not installed in the image.",
+			Evidence: append(ev, fmt.Sprintf("roots loaded: %d", a.r.Facts.CA.Loaded))}
+		if v := interceptor(p.Chain); v != "" {
+			f.Summary = fmt.Sprintf("TLS to %s is intercepted by a proxy (issuer %q)", t.Host, v)
+			f.Cause = "The certificate was issued by a TLS-inspecting proxy, not by the site's CA: the network decrypts and re-signs HTTPS, and the proxy's root CA is not in the image."
+			f.Fix = []string{"Get the corporate/proxy root CA certificate (PEM) from your IT or security team; do not use GOINSECURE or InsecureSkipVerify",
+				"Docker (Debian/Ubuntu): COPY corp-root.crt /usr/local/share/ca-certificates/ && RUN update-ca-certificates; scratch: COPY a combined bundle to /etc/ssl/certs/ca-certificates.crt",
+				"Kubernetes: mount the CA from a ConfigMap and set SSL_CERT_FILE (or SSL_CERT_DIR) to it",
+				"Host: add it to the system trust (update-ca-certificates / update-ca-trust) and rebuild the image"}
+		}
+		return a.add(f)
+	case kTLSExpired:
+		f := Finding{ID: "tls.expired", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+			Summary:  fmt.Sprintf("the certificate of %s is expired or not yet valid", t.Host),
+			Cause:    "A certificate in the chain is outside its validity period at the local time.",
+			Evidence: append(ev, "local time "+a.r.Facts.Now)}
+		if clock := a.clockSuspect(p); clock != "" {
+			f.Summary += ": the local clock is the likely culprit"
+			f.Cause = "The certificate is valid; the container's (host's or VM's) clock is wrong. " + clock
+			f.Evidence = append(f.Evidence, clock)
+			f.Fix = []string{"Fix the host clock (containers share the kernel clock): timedatectl set-ntp true, or chronyc makestep",
+				"Docker Desktop / VM: restart the VM after sleep, or enable time sync",
+				"Kubernetes: check NTP on the node (chrony/systemd-timesyncd)"}
+		}
+		return a.add(f)
+	case kTLSHostname:
+		return a.add(Finding{ID: "tls.hostname-mismatch", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+			Summary:  fmt.Sprintf("the certificate presented for %s is for other names", t.Host),
+			Cause:    "The server answered with a certificate that does not name the host asked for: the wrong server (a DNS answer or search-list wildcard pointing elsewhere, a shared IP without SNI support) or a certificate that lacks this SAN.",
+			Evidence: ev})
+	}
+	return a.add(Finding{ID: "tls.failed", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+		Summary: fmt.Sprintf("TLS with %s failed: %s", t.Host, p.Error), Cause: "The TLS handshake or verification failed.", Evidence: ev,
+		Fix: []string{"Check the server's TLS configuration (protocol versions, certificate with SANs)"}})
+}
+
+// clockSuspect explains why the local clock, not the certificate, is wrong.
+func (a *analysis) clockSuspect(p Probe) string {
+	now := time.Now()
+	for _, c := range p.Chain {
+		nb, err1 := time.Parse(time.RFC3339, c.NotBefore)
+		na, err2 := time.Parse(time.RFC3339, c.NotAfter)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if now.Before(nb) {
+			return fmt.Sprintf("Local time %s is before the certificate's NotBefore %s.", now.UTC().Format(time.RFC3339), c.NotBefore)
+		}
+		_ = na
+	}
+	for _, q := range a.r.Probes {
+		if q.Date == "" {
+			continue
+		}
+		if d, err := time.Parse(time.RFC1123, q.Date); err == nil {
+			if skew := now.Sub(d); skew > 10*time.Minute || skew < -10*time.Minute {
+				return fmt.Sprintf("Server %s says the time is %s; the local clock is off by %s.", q.Name, q.Date, skew.Round(time.Second))
+			}
+		}
+	}
+	return ""
+}
+
+// fromHTTPError finds a root from an HTTP probe when no stage probe failed
+// (for example when the target is reached through a proxy).
+func (a *analysis) fromHTTPError(t Target, p Probe) *Finding {
+	var op *net.OpError
+	if errors.As(p.err, &op) && op.Op == "proxyconnect" {
+		return a.add(Finding{ID: "proxy.unreachable", Severity: SevError, layer: layerProxy, key: p.Via, Targets: []string{t.Input},
+			Summary: "the proxy " + p.Via + " is unreachable", Cause: "Go sends requests for this URL to the proxy, and connecting to it failed.",
+			Evidence: []string{"GET " + p.Name + ": " + p.Error}})
+	}
+	switch p.Cause {
+	case kTLSUnknownCA, kTLSExpired, kTLSHostname, kTLSHSTimeout:
+		return a.tlsFinding(t, Probe{Cause: p.Cause, Error: p.Error, Server: p.Via})
+	case kRefused, kTimeout, kHostUnreach, kNetUnreach, kReset:
+		pp := p
+		pp.Server = t.Host
+		return a.connFinding(t, pp, []Probe{pp})
+	}
+	if strings.Contains(p.Error, "Proxy Authentication Required") {
+		return a.add(Finding{ID: "proxy.auth-required", Severity: SevError, layer: layerProxy, key: p.Via, Targets: []string{t.Input},
+			Summary: "the proxy " + p.Via + " requires authentication", Cause: "The proxy answered 407.", Evidence: []string{"GET " + p.Name + ": " + p.Error}})
+	}
+	return a.add(Finding{ID: "http.failed", Severity: SevError, layer: layerHTTP, key: t.Input, Targets: []string{t.Input},
+		Summary: "GET " + p.Name + " failed: " + p.Error, Cause: "The request failed after the network path checks passed.",
+		Evidence: []string{"GET " + p.Name + ": " + p.Error}, Fix: []string{"Check the server and any proxy in between; see the evidence."}})
+}
+
+// goproxyChecks judges the GOPROXY protocol probes of each proxy entry
+// whose network path worked, and the checksum database.
+func (a *analysis) goproxyChecks(byTarget map[string][]Probe) {
+	g := &a.r.Facts.Go
+	for _, t := range a.r.Targets {
+		if t.Role != "goproxy" {
+			continue
+		}
+		rooted := false
+		for _, f := range a.findings {
+			for _, x := range f.Targets {
+				if x == t.Input && f.Severity == SevError {
+					rooted = true
+				}
+			}
+		}
+		for _, p := range byTarget[t.Input] {
+			if rooted || p.OK {
+				continue
+			}
+			switch {
+			case p.Kind == "goproxy" && (p.Status == 404 || p.Status == 410):
+				a.add(Finding{ID: "goproxy.module-missing", Severity: SevInfo, layer: layerGoproxy, key: t.Input, Targets: []string{t.Input},
+					Summary: "the proxy has no versions of the probe module", Cause: "The proxy answered " + p.Error + " for the version list; it works but may not serve public modules.",
+					Evidence: []string{"GET " + p.Name + ": " + p.Error}, Fix: []string{"Use --module or check the proxy's upstream configuration."}})
+			case p.Kind == "goproxy":
+				a.add(Finding{ID: "goproxy.unreachable", Severity: SevError, layer: layerGoproxy, key: t.Input, Targets: []string{t.Input},
+					Summary:  fmt.Sprintf("GOPROXY %s does not serve modules (%s)", t.Input, p.Error),
+					Cause:    "The module proxy is reachable on the network but fails the GOPROXY protocol: it answers an error status (its own upstream is down, or access is denied), so go mod download fails.",
+					Evidence: []string{"GET " + p.Name + ": " + p.Error, "body: " + p.Body, "GOPROXY=" + g.GOPROXY}})
+			case p.Kind == "sumdb" && strings.HasSuffix(p.Name, "/latest"):
+				a.add(Finding{ID: "goproxy.sumdb-unreachable", Severity: SevError, layer: layerGoproxy, key: "proxy", Targets: []string{t.Input},
+					Summary:  fmt.Sprintf("the checksum database %s is not reachable through %s", g.SumDBName, t.Input),
+					Cause:    "The proxy says it proxies the checksum database but cannot fetch from it, so go cannot verify new modules (\"verifying module: ... \").",
+					Evidence: []string{"GET " + p.Name + ": " + p.Error, "GOSUMDB=" + g.GOSUMDB}})
+			case p.Kind == "sumdb" && p.Status != 404 && p.Status != 410:
+				a.add(Finding{ID: "goproxy.sumdb-unreachable", Severity: SevError, layer: layerGoproxy, key: "proxy", Targets: []string{t.Input},
+					Summary:  fmt.Sprintf("%s fails /sumdb/%s/supported (%s)", t.Input, g.SumDBName, p.Error),
+					Cause:    "The go command asks each proxy whether it proxies the checksum database; an error other than 404/410 stops verification.",
+					Evidence: []string{"GET " + p.Name + ": " + p.Error, "GOSUMDB=" + g.GOSUMDB}})
+			}
+		}
+	}
+	if st := a.sumdbRoot; st != nil {
+		ev := []string{fmt.Sprintf("every GOPROXY entry answered 404/410 to /sumdb/%s/supported, so go contacts %s directly", g.SumDBName, g.SumDBURL),
+			"direct path: " + st.Summary}
+		ev = append(ev, st.Evidence...)
+		a.add(Finding{ID: "goproxy.sumdb-unreachable", Severity: SevError, layer: layerGoproxy, key: "direct", Targets: st.Targets,
+			Summary:  fmt.Sprintf("the checksum database %s is unreachable: the proxy does not serve it and the direct path fails", g.SumDBName),
+			Cause:    "Your GOPROXY does not proxy the checksum database, so the go command connects to it directly, and this network blocks that connection.",
+			Evidence: ev, Explains: st.Explains})
+	}
+}
+
+// listenChecks compares --listen addresses with the sockets in /proc/net/tcp.
+func (a *analysis) listenChecks(byTarget map[string][]Probe) {
+	for _, l := range a.o.Listen {
+		ap, err := parseListen(l)
+		if err != nil {
+			continue
+		}
+		var found []Listener
+		for _, s := range a.r.Facts.Listeners {
+			if s.Port == int(ap.Port()) {
+				found = append(found, s)
+			}
+		}
+		var ev []string
+		for _, s := range found {
+			ev = append(ev, "listening on "+s.Addr)
+		}
+		for _, p := range byTarget[l] {
+			if p.Server != "" {
+				if p.OK {
+					ev = append(ev, "connect "+p.Server+": ok")
+				} else {
+					ev = append(ev, "connect "+p.Server+": "+p.Error)
+				}
+			}
+		}
+		any, loop := false, len(found) > 0
+		for _, s := range found {
+			if s.Any || (!ap.Addr().IsUnspecified() && s.Addr == ap.String()) {
+				any = true
+			}
+			if !s.Loopback {
+				loop = false
+			}
+		}
+		switch {
+		case len(found) == 0:
+			a.add(Finding{ID: "listen.not-listening", Severity: SevError, layer: layerLocal, key: l, Targets: []string{l},
+				Summary: fmt.Sprintf("nothing listens on port %d", ap.Port()), Cause: "No TCP socket in this network namespace is listening on the port: the service is not running, crashed, or uses another port.",
+				Evidence: append(ev, fmt.Sprintf("%d listening sockets in /proc/net/tcp{,6}", len(a.r.Facts.Listeners))),
+				Fix:      []string{"Check the service's logs and its configured port", "Docker: -p HOST:CONTAINER must name the port the app listens on", "Kubernetes: the Service targetPort must match the container port"}})
+		case loop:
+			a.add(Finding{ID: "listen.loopback-only", Severity: SevError, layer: layerLocal, key: l, Targets: []string{l},
+				Summary:  fmt.Sprintf("port %d listens on loopback only; it is unreachable from outside the container", ap.Port()),
+				Cause:    "The service is bound to 127.0.0.1 (or ::1). Published ports and Services arrive on the container's eth0 address, so clients get \"connection refused\".",
+				Evidence: ev})
+		case !any && !ap.Addr().IsUnspecified():
+			a.add(Finding{ID: "listen.not-listening", Severity: SevError, layer: layerLocal, key: l, Targets: []string{l},
+				Summary: fmt.Sprintf("port %d does not listen on %s", ap.Port(), ap.Addr()), Cause: "The service listens on the port but on another address.",
+				Evidence: ev, Fix: []string{"Bind to 0.0.0.0 (\":PORT\" in Go) or to " + ap.Addr().String()}})
+		}
+	}
+}
+
+// fold moves findings that a lower-layer finding explains under it.
+func (a *analysis) fold() {
+	type rule struct {
+		root    string
+		absorbs func(*Finding) bool
+	}
+	network := func(f *Finding) bool {
+		return strings.HasPrefix(f.ID, "dns.server") || strings.HasPrefix(f.ID, "tcp.") || f.ID == "proxy.unreachable" ||
+			f.ID == "goproxy.unreachable" || f.ID == "goproxy.sumdb-unreachable" || f.ID == "dns.servfail" || f.ID == "http.failed"
+	}
+	rules := []rule{
+		{"net.no-route", network},
+		{"dns.no-nameserver", func(f *Finding) bool { return strings.HasPrefix(f.ID, "dns.") && f.ID != "dns.no-nameserver" }},
+		{"proxy.malformed", func(f *Finding) bool { return strings.HasPrefix(f.ID, "tcp.") || f.ID == "http.failed" }},
+		{"tls.no-roots", func(f *Finding) bool { return f.ID == "tls.unknown-authority" || f.ID == "goproxy.sumdb-unreachable" }},
+	}
+	for _, r := range rules {
+		root := a.get(r.root)
+		if root == nil || root.Severity != SevError {
+			continue
+		}
+		for _, f := range append([]*Finding(nil), a.findings...) {
+			if f == root || f.Severity != SevError || !r.absorbs(f) {
+				continue
+			}
+			root.Explains = append(root.Explains, Consequence{ID: f.ID, Summary: f.Summary})
+			root.Explains = append(root.Explains, f.Explains...)
+			root.Targets = appendUniq(root.Targets, f.Targets...)
+			a.removeFinding(f)
+		}
+	}
+}

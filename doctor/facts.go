@@ -1,0 +1,615 @@
+package doctor
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpproxy"
+)
+
+// Facts is everything the doctor learns without sending a packet.
+type Facts struct {
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	GoVersion string `json:"go_version"`
+	Hostname  string `json:"hostname,omitempty"`
+	Now       string `json:"now"`
+
+	Container  ContainerFacts `json:"container"`
+	Limits     LimitFacts     `json:"limits"`
+	Interfaces []Interface    `json:"interfaces"`
+	Routes     []Route        `json:"routes,omitempty"`
+	// DefaultRoute reports an IPv4 or IPv6 default route.
+	DefaultRoute bool `json:"default_route"`
+
+	ResolvConf     ResolvConf   `json:"resolv_conf"`
+	ResolvConfRead string       `json:"resolv_conf_status"` // ok, missing, unreadable
+	NSSwitch       NSSwitch     `json:"nsswitch"`
+	Resolver       ResolverFact `json:"resolver"`
+	Hosts          []HostsEntry `json:"hosts,omitempty"`
+	HostsSkipped   int          `json:"hosts_skipped_lines,omitempty"`
+
+	CA    CAFacts    `json:"ca"`
+	Proxy ProxyFacts `json:"proxy"`
+	Go    GoFacts    `json:"go"`
+
+	Listeners []Listener `json:"listeners,omitempty"`
+	// Unreadable lists files that exist but could not be read or parsed.
+	Unreadable []Unreadable `json:"unreadable,omitempty"`
+}
+
+// ContainerFacts are the markers of a container runtime.
+type ContainerFacts struct {
+	// Runtime is docker, podman, kubernetes or "" when none was detected.
+	Runtime string   `json:"runtime,omitempty"`
+	Markers []string `json:"markers,omitempty"`
+}
+
+// LimitFacts puts cgroup limits beside the Go runtime's view of them.
+type LimitFacts struct {
+	Cgroup        int     `json:"cgroup_version,omitempty"`
+	CPULimit      float64 `json:"cpu_limit,omitempty"`
+	MemoryLimit   int64   `json:"memory_limit_bytes,omitempty"`
+	NumCPU        int     `json:"num_cpu"`
+	GOMAXPROCS    int     `json:"gomaxprocs"`
+	GOMAXPROCSEnv string  `json:"gomaxprocs_env,omitempty"`
+	GOMEMLIMITEnv string  `json:"gomemlimit_env,omitempty"`
+	GOMEMLIMIT    int64   `json:"gomemlimit_bytes"`
+}
+
+// Interface is one network interface.
+type Interface struct {
+	Name     string   `json:"name"`
+	Up       bool     `json:"up"`
+	Loopback bool     `json:"loopback,omitempty"`
+	MTU      int      `json:"mtu"`
+	Addrs    []string `json:"addrs,omitempty"`
+}
+
+// ResolverFact is the resolver Go would use.
+type ResolverFact struct {
+	// Mode is "go" for a CGO_ENABLED=0 binary such as berth.
+	Mode string `json:"mode"`
+	// Order is the host lookup order (files,dns ...).
+	Order string `json:"order"`
+	// CgoReasons lists what would send a cgo-enabled program to libc.
+	CgoReasons []string `json:"cgo_reasons,omitempty"`
+	GODEBUG    string   `json:"godebug,omitempty"`
+}
+
+// CAFacts is the trust store as crypto/x509 finds it on this system.
+type CAFacts struct {
+	SSLCertFile string   `json:"ssl_cert_file,omitempty"`
+	SSLCertDir  string   `json:"ssl_cert_dir,omitempty"`
+	Files       []CAFile `json:"files"`
+	Dirs        []CAFile `json:"dirs"`
+	// Loaded is the number of certificates that load.
+	Loaded int `json:"loaded"`
+	// Custom reports that the roots came from Options.Roots.
+	Custom bool `json:"custom,omitempty"`
+}
+
+// CAFile is one bundle file or directory crypto/x509 looks at.
+type CAFile struct {
+	Path   string `json:"path"`
+	Exists bool   `json:"exists"`
+	Used   bool   `json:"used,omitempty"`
+	Certs  int    `json:"certs,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// ProxyFacts is the proxy configuration as Go's net/http applies it.
+type ProxyFacts struct {
+	HTTPProxy  string `json:"http_proxy,omitempty"`
+	HTTPSProxy string `json:"https_proxy,omitempty"`
+	NoProxy    string `json:"no_proxy,omitempty"`
+	// From names the variables that supplied each value (uppercase wins).
+	From []string `json:"from,omitempty"`
+	// Malformed lists values Go silently ignores (no proxy is used).
+	Malformed []string `json:"malformed,omitempty"`
+	// Ignored lists values a tool like curl would use but Go does not.
+	Ignored []string `json:"ignored,omitempty"`
+	// CGI reports REQUEST_METHOD set, which disables HTTP_PROXY for http:// URLs.
+	CGI bool `json:"cgi,omitempty"`
+}
+
+// GoFacts are the go command's module variables.
+type GoFacts struct {
+	GOPROXY    string `json:"GOPROXY"`
+	GONOPROXY  string `json:"GONOPROXY,omitempty"`
+	GOPRIVATE  string `json:"GOPRIVATE,omitempty"`
+	GONOSUMDB  string `json:"GONOSUMDB,omitempty"`
+	GOSUMDB    string `json:"GOSUMDB"`
+	GOFLAGS    string `json:"GOFLAGS,omitempty"`
+	GOINSECURE string `json:"GOINSECURE,omitempty"`
+	// Source is "environment", "go env" or "default".
+	Source string `json:"source"`
+	// Proxies is GOPROXY split into entries with the separator before each.
+	Proxies []GoProxyEntry `json:"proxies"`
+	// SumDBName and SumDBURL come from GOSUMDB.
+	SumDBName string `json:"sumdb_name,omitempty"`
+	SumDBURL  string `json:"sumdb_url,omitempty"`
+	// Git is the path of git, empty when not found (needed by "direct").
+	Git string `json:"git,omitempty"`
+	// Modules are the module paths checked against GOPRIVATE.
+	Modules []string `json:"modules,omitempty"`
+}
+
+// GoProxyEntry is one GOPROXY list element.
+type GoProxyEntry struct {
+	URL string `json:"url"` // a URL, "direct" or "off"
+	// FallThrough is "," (next entry only on 404/410) or "|" (on any error)
+	// for the separator after this entry.
+	FallThrough string `json:"fallthrough,omitempty"`
+}
+
+// defaultGoProxy is the go command's default module proxy list.
+var defaultGoProxy = "https://proxy." + "golang.org,direct"
+
+func gatherFacts(ctx context.Context, o *Options) (Facts, *reader, *x509.CertPool) {
+	r := &reader{root: o.Root}
+	f := Facts{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version(), Now: time.Now().UTC().Format(time.RFC3339)}
+	f.Hostname, _ = os.Hostname()
+
+	platformFacts(&f, r, o)
+
+	// resolv.conf
+	data, trunc, err := r.read("/etc/resolv.conf")
+	switch {
+	case err == nil:
+		f.ResolvConf = ParseResolvConf(data)
+		f.ResolvConf.Truncated = trunc
+		f.ResolvConfRead = "ok"
+	case errors.Is(err, fs.ErrNotExist):
+		f.ResolvConf = ParseResolvConf(nil)
+		f.ResolvConfRead = "missing"
+	default:
+		f.ResolvConf = ParseResolvConf(nil)
+		f.ResolvConfRead = "unreadable"
+	}
+	data, _, err = r.read("/etc/nsswitch.conf")
+	if err == nil {
+		f.NSSwitch = ParseNSSwitch(data)
+	} else {
+		f.NSSwitch = ParseNSSwitch(nil)
+	}
+	if data, _, err = r.read("/etc/hosts"); err == nil {
+		f.Hosts, f.HostsSkipped = ParseHosts(data)
+	}
+	f.Resolver = resolverFact(&f, o)
+
+	f.Proxy = proxyFacts(o)
+	f.Go = goFacts(ctx, o, r)
+
+	var pool *x509.CertPool
+	if o.Roots != nil {
+		pool = o.Roots
+		f.CA.Custom = true
+		f.CA.Loaded = -1
+	} else {
+		f.CA, pool = loadRoots(o, r)
+	}
+	f.Unreadable = r.unreadable
+	return f, r, pool
+}
+
+func resolverFact(f *Facts, o *Options) ResolverFact {
+	rf := ResolverFact{Mode: "go", Order: f.NSSwitch.Order, GODEBUG: o.getenv("GODEBUG")}
+	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
+		rf.Mode = "native"
+	}
+	for _, u := range f.ResolvConf.UnknownOptions {
+		rf.CgoReasons = append(rf.CgoReasons, "resolv.conf: unknown "+u)
+	}
+	if f.ResolvConfRead == "unreadable" {
+		rf.CgoReasons = append(rf.CgoReasons, "resolv.conf cannot be read")
+	}
+	for _, c := range f.NSSwitch.CgoReasons {
+		rf.CgoReasons = append(rf.CgoReasons, "nsswitch.conf hosts: "+c)
+	}
+	if _, ok := o.lookupEnv("LOCALDOMAIN"); ok {
+		rf.CgoReasons = append(rf.CgoReasons, "LOCALDOMAIN is set")
+	}
+	for _, k := range []string{"RES_OPTIONS", "HOSTALIASES"} {
+		if o.getenv(k) != "" {
+			rf.CgoReasons = append(rf.CgoReasons, k+" is set")
+		}
+	}
+	return rf
+}
+
+// proxyConfig builds the httpproxy rules from the environment exactly as
+// net/http does (uppercase first, then lowercase; REQUEST_METHOD = CGI).
+func proxyConfig(o *Options) *httpproxy.Config {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v := o.getenv(n); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	return &httpproxy.Config{
+		HTTPProxy:  get("HTTP_PROXY", "http_proxy"),
+		HTTPSProxy: get("HTTPS_PROXY", "https_proxy"),
+		NoProxy:    get("NO_PROXY", "no_proxy"),
+		CGI:        o.getenv("REQUEST_METHOD") != "",
+	}
+}
+
+func proxyFacts(o *Options) ProxyFacts {
+	c := proxyConfig(o)
+	p := ProxyFacts{HTTPProxy: redact(c.HTTPProxy), HTTPSProxy: redact(c.HTTPSProxy), NoProxy: c.NoProxy, CGI: c.CGI}
+	for _, pair := range [][2]string{{"HTTP_PROXY", "http_proxy"}, {"HTTPS_PROXY", "https_proxy"}, {"NO_PROXY", "no_proxy"}} {
+		up, lo := o.getenv(pair[0]), o.getenv(pair[1])
+		switch {
+		case up != "":
+			p.From = append(p.From, pair[0])
+			if lo != "" && lo != up {
+				p.Ignored = append(p.Ignored, pair[1]+"="+redact(lo)+" (uppercase "+pair[0]+" wins in Go; curl prefers lowercase)")
+			}
+		case lo != "":
+			p.From = append(p.From, pair[1])
+		}
+	}
+	for _, k := range []string{"ALL_PROXY", "all_proxy"} {
+		if v := o.getenv(k); v != "" {
+			p.Ignored = append(p.Ignored, k+"="+redact(v)+" (Go never reads ALL_PROXY)")
+		}
+	}
+	for _, v := range []struct{ name, val string }{{"HTTP_PROXY", c.HTTPProxy}, {"HTTPS_PROXY", c.HTTPSProxy}} {
+		if v.val == "" {
+			continue
+		}
+		u, err := parseProxyValue(v.val)
+		if err != nil {
+			p.Malformed = append(p.Malformed, v.name+"="+redact(v.val)+": does not parse as a URL (even with http:// prepended), so Go silently uses no proxy")
+			continue
+		}
+		if _, err1 := url.Parse(v.val); err1 != nil && strings.Contains(v.val, "://") {
+			p.Malformed = append(p.Malformed, fmt.Sprintf("%s=%s: invalid URL; Go prepends http:// and uses the proxy host %q instead", v.name, redact(v.val), u.Host))
+		}
+	}
+	return p
+}
+
+// parseProxyValue mirrors httpproxy's parseProxy: a URL, or host[:port]
+// with http:// prepended. When both parses fail Go drops the value silently
+// and uses no proxy.
+func parseProxyValue(v string) (*url.URL, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		if u2, err2 := url.Parse("http://" + v); err2 == nil {
+			return u2, nil
+		}
+		return nil, errors.New("does not parse as a URL, even with http:// prepended")
+	}
+	return u, nil
+}
+
+// redact hides a password in a proxy URL.
+func redact(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return clip(v, 200)
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return clip(u.String(), 200)
+}
+
+func goFacts(ctx context.Context, o *Options, r *reader) GoFacts {
+	keys := []string{"GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GOSUMDB", "GOFLAGS", "GOINSECURE"}
+	vals := map[string]string{}
+	g := GoFacts{Source: "default"}
+	for _, k := range keys {
+		if v, ok := o.lookupEnv(k); ok && v != "" {
+			vals[k] = v
+			g.Source = "environment"
+		}
+	}
+	if vals["GOPROXY"] == "" && o.GoCommand {
+		if env := goEnv(ctx, o, keys); env != nil {
+			for k, v := range env {
+				if vals[k] == "" && v != "" {
+					vals[k] = v
+				}
+			}
+			g.Source = "go env"
+		}
+	}
+	g.GOPROXY, g.GONOPROXY, g.GOPRIVATE = vals["GOPROXY"], vals["GONOPROXY"], vals["GOPRIVATE"]
+	g.GONOSUMDB, g.GOSUMDB, g.GOFLAGS, g.GOINSECURE = vals["GONOSUMDB"], vals["GOSUMDB"], vals["GOFLAGS"], vals["GOINSECURE"]
+	if g.GOPROXY == "" {
+		g.GOPROXY = defaultGoProxy
+	}
+	if g.GOSUMDB == "" {
+		g.GOSUMDB = "sum.golang.org"
+	}
+	if g.GONOPROXY == "" {
+		g.GONOPROXY = g.GOPRIVATE
+	}
+	if g.GONOSUMDB == "" {
+		g.GONOSUMDB = g.GOPRIVATE
+	}
+	g.Proxies = splitGoProxy(g.GOPROXY)
+	g.SumDBName, g.SumDBURL = parseGoSumDB(g.GOSUMDB)
+	if p := lookPath("git", o.getenv("PATH"), o.Root); p != "" {
+		g.Git = p
+	}
+	g.Modules = o.Modules
+	if len(g.Modules) == 0 {
+		if data, _, err := r.read(goModPath()); err == nil {
+			g.Modules = goModPaths(data)
+		}
+	}
+	return g
+}
+
+func goModPath() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "go.mod"
+	}
+	return filepath.Join(wd, "go.mod")
+}
+
+// goEnv runs "go env -json KEYS" with a short timeout when a go binary exists.
+func goEnv(ctx context.Context, o *Options, keys []string) map[string]string {
+	p := lookPath("go", o.getenv("PATH"), "")
+	if p == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, p, append([]string{"env"}, keys...)...).Output()
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) != len(keys) {
+		return nil
+	}
+	m := map[string]string{}
+	for i, k := range keys {
+		m[k] = strings.TrimSpace(lines[i])
+	}
+	return m
+}
+
+func lookPath(name, path, root string) string {
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" || len(dir) > 4096 {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if runtime.GOOS == "windows" {
+			p += ".exe"
+		}
+		full := p
+		if root != "" {
+			full = filepath.Join(root, p)
+		}
+		if st, err := os.Stat(full); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// splitGoProxy splits GOPROXY into entries, keeping each separator.
+func splitGoProxy(v string) []GoProxyEntry {
+	var out []GoProxyEntry
+	for v != "" && len(out) < 32 {
+		i := strings.IndexAny(v, ",|")
+		var e, sep string
+		if i < 0 {
+			e, v = v, ""
+		} else {
+			e, sep, v = v[:i], v[i:i+1], v[i+1:]
+		}
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		out = append(out, GoProxyEntry{URL: clip(e, 400), FallThrough: sep})
+	}
+	return out
+}
+
+// parseGoSumDB splits GOSUMDB ("name", "name+key", "name+key url", "off").
+func parseGoSumDB(v string) (name, u string) {
+	f := strings.Fields(v)
+	if len(f) == 0 || f[0] == "off" {
+		return "", ""
+	}
+	name, _, _ = strings.Cut(f[0], "+")
+	if name == "sum.golang.google.cn" {
+		return name, "https://sum.golang.google.cn"
+	}
+	if len(f) > 1 {
+		u = f[1]
+		if !strings.Contains(u, "://") {
+			u = "https://" + u
+		}
+	} else {
+		u = "https://" + name
+	}
+	return clip(name, 253), clip(u, 400)
+}
+
+// goModPaths returns the module path and requirements named in go.mod content.
+func goModPaths(data []byte) []string {
+	var out []string
+	inReq := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if len(out) >= 256 {
+			break
+		}
+		line = strings.TrimSpace(line)
+		if i := strings.Index(line, "//"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		switch {
+		case strings.HasPrefix(line, "module "):
+			out = append(out, strings.Trim(strings.TrimSpace(line[7:]), `"`))
+		case line == "require (":
+			inReq = true
+		case inReq && line == ")":
+			inReq = false
+		case strings.HasPrefix(line, "require "):
+			if f := strings.Fields(line[8:]); len(f) >= 1 {
+				out = append(out, strings.Trim(f[0], `"`))
+			}
+		case inReq:
+			if f := strings.Fields(line); len(f) >= 1 {
+				out = append(out, strings.Trim(f[0], `"`))
+			}
+		}
+	}
+	return out
+}
+
+// caFiles and caDirs mirror crypto/x509's root_linux.go / root_unix.go lists.
+var caFiles = []string{
+	"/etc/ssl/certs/ca-certificates.crt",
+	"/etc/pki/tls/certs/ca-bundle.crt",
+	"/etc/ssl/ca-bundle.pem",
+	"/etc/pki/tls/cacert.pem",
+	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+	"/etc/ssl/cert.pem",
+}
+
+var caDirs = []string{"/etc/ssl/certs", "/etc/pki/tls/certs"}
+
+// loadRoots loads roots the way crypto/x509 does on Unix: SSL_CERT_FILE
+// replaces the file list (first readable file wins), SSL_CERT_DIR
+// (colon-separated) replaces the directories, whose files are all read.
+func loadRoots(o *Options, r *reader) (CAFacts, *x509.CertPool) {
+	ca := CAFacts{SSLCertFile: o.getenv("SSL_CERT_FILE"), SSLCertDir: o.getenv("SSL_CERT_DIR")}
+	pool := x509.NewCertPool()
+	files := caFiles
+	if ca.SSLCertFile != "" {
+		files = []string{ca.SSLCertFile}
+	}
+	dirs := caDirs
+	if ca.SSLCertDir != "" {
+		dirs = filepath.SplitList(ca.SSLCertDir)
+	}
+	used := false
+	seen := map[string]bool{}
+	for _, p := range files {
+		cf := CAFile{Path: p}
+		data, _, err := r.read(p)
+		if err == nil {
+			cf.Exists = true
+			if !used {
+				cf.Used = true
+				used = true
+				cf.Certs = addPEM(pool, data, seen)
+				ca.Loaded += cf.Certs
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			cf.Exists = true
+			cf.Error = clip(err.Error(), 200)
+		}
+		ca.Files = append(ca.Files, cf)
+	}
+	for _, d := range dirs {
+		cf := CAFile{Path: d}
+		ents, err := os.ReadDir(r.path(d))
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				cf.Exists = true
+				cf.Error = clip(err.Error(), 200)
+			}
+			ca.Dirs = append(ca.Dirs, cf)
+			continue
+		}
+		cf.Exists = true
+		for i, e := range ents {
+			if i >= 2000 {
+				break
+			}
+			// crypto/x509 reads every entry (following symlinks) and skips
+			// what fails, so failures here are not worth reporting.
+			quiet := &reader{root: r.root}
+			data, _, err := quiet.read(filepath.Join(d, e.Name()))
+			if err != nil {
+				continue
+			}
+			cf.Certs += addPEM(pool, data, seen)
+		}
+		cf.Used = cf.Certs > 0
+		ca.Loaded += cf.Certs
+		ca.Dirs = append(ca.Dirs, cf)
+	}
+	ca.Loaded = len(seen)
+	return ca, pool
+}
+
+// addPEM adds the PEM certificates in data to pool and returns how many
+// parsed; seen records unique certificates across files.
+func addPEM(pool *x509.CertPool, data []byte, seen map[string]bool) int {
+	n := 0
+	for len(data) > 0 {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			continue
+		}
+		pool.AddCert(c)
+		seen[string(c.Raw)] = true
+		n++
+	}
+	return n
+}
+
+func interfaces() []Interface {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []Interface
+	for _, i := range ifs {
+		it := Interface{Name: i.Name, Up: i.Flags&net.FlagUp != 0, Loopback: i.Flags&net.FlagLoopback != 0, MTU: i.MTU}
+		if as, err := i.Addrs(); err == nil {
+			for _, a := range as {
+				it.Addrs = append(it.Addrs, a.String())
+			}
+		}
+		out = append(out, it)
+		if len(out) >= 64 {
+			break
+		}
+	}
+	return out
+}
+
+func limitFacts(o *Options) LimitFacts {
+	l := LimitFacts{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GOMAXPROCSEnv: o.getenv("GOMAXPROCS"), GOMEMLIMITEnv: o.getenv("GOMEMLIMIT")}
+	l.GOMEMLIMIT = debug.SetMemoryLimit(-1)
+	return l
+}

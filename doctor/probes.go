@@ -1,0 +1,697 @@
+package doctor
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/mod/module"
+)
+
+// parseTarget turns a URL or host:port into a Target.
+func parseTarget(s, role string) (Target, error) {
+	t := Target{Input: s, Role: role}
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return t, fmt.Errorf("target %q: %v", s, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return t, fmt.Errorf("target %q: scheme %q: want http, https or host:port", s, u.Scheme)
+		}
+		if u.Hostname() == "" {
+			return t, fmt.Errorf("target %q: no host", s)
+		}
+		t.Scheme, t.Host, t.Port = u.Scheme, u.Hostname(), u.Port()
+		if t.Port == "" {
+			t.Port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		if u.Path == "" {
+			u.Path = "/"
+		}
+		t.URL = u.String()
+		return t, nil
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err != nil || h == "" || p == "" {
+		return t, fmt.Errorf("target %q: want a URL (https://host/path) or host:port", s)
+	}
+	t.Host, t.Port = h, p
+	if p == "443" {
+		t.Scheme = "tls"
+	}
+	return t, nil
+}
+
+// prober runs the probes of one Run.
+type prober struct {
+	o     *Options
+	facts *Facts
+	roots *x509.CertPool
+	proxy func(*url.URL) (*url.URL, error)
+
+	mu     sync.Mutex
+	probes []Probe
+	wg     sync.WaitGroup
+	start  time.Time
+
+	sumdbTarget *Target
+	proxies     int // GOPROXY entries probed
+}
+
+func (p *prober) add(pr Probe) {
+	p.mu.Lock()
+	p.probes = append(p.probes, pr)
+	p.mu.Unlock()
+}
+
+func (p *prober) goRun(f func()) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// inHosts reports whether /etc/hosts answers the name.
+func (p *prober) inHosts(host string) []string {
+	var out []string
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, e := range p.facts.Hosts {
+		for _, n := range e.Names {
+			if strings.TrimSuffix(n, ".") == h {
+				out = append(out, e.Addr)
+			}
+		}
+	}
+	return out
+}
+
+// runTarget probes one target: DNS per nameserver and the Go resolver, TCP per
+// address, TLS, and in parallel the HTTP request the way the app would make it.
+func (p *prober) runTarget(ctx context.Context, t Target) {
+	if t.URL != "" && t.Role != "goproxy" {
+		p.goRun(func() { p.httpProbe(ctx, t, "http", t.URL) })
+	}
+	if t.Role == "goproxy" {
+		p.goRun(func() { p.goproxyProbes(ctx, t) })
+	}
+	// The path the app takes: through the proxy when one applies.
+	dialHost, dialPort := t.Host, t.Port
+	var via *url.URL
+	if t.URL != "" {
+		u, _ := url.Parse(t.URL)
+		pu, err := p.proxy(u)
+		if err == nil && pu != nil {
+			via = pu
+			dialHost, dialPort = pu.Hostname(), pu.Port()
+			if dialPort == "" {
+				dialPort = map[string]string{"https": "443", "socks5": "1080"}[pu.Scheme]
+				if dialPort == "" {
+					dialPort = "80"
+				}
+			}
+		}
+	}
+	addrs, ok := p.resolve(ctx, t, dialHost)
+	if !ok {
+		return
+	}
+	conn, addr := p.tcpProbes(ctx, t, addrs, dialPort, via)
+	if conn == nil {
+		return
+	}
+	if via != nil {
+		// Go tunnels https:// through an http:// proxy with CONNECT; plain
+		// http:// requests go to the proxy as they are (the HTTP probe covers
+		// them), and https:// or socks5 proxies are left to the HTTP probe.
+		if via.Scheme != "http" || t.Scheme != "https" {
+			conn.Close()
+			return
+		}
+		var err error
+		conn, err = p.connectProbe(ctx, t, conn, addr, via)
+		if err != nil {
+			return
+		}
+	}
+	if t.Scheme == "https" || t.Scheme == "tls" {
+		p.tlsProbe(ctx, t, conn, addr)
+		return
+	}
+	conn.Close()
+}
+
+// resolve runs the DNS probes and the resolver lookup for host. It returns
+// the addresses and whether there are any.
+func (p *prober) resolve(ctx context.Context, t Target, host string) ([]string, bool) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []string{a.String()}, true
+	}
+	if hs := p.inHosts(host); len(hs) > 0 && strings.HasPrefix(p.facts.Resolver.Order, "files") {
+		p.add(Probe{Kind: "resolve", Target: t.Input, Name: host, OK: true, Addrs: hs, Server: "/etc/hosts"})
+		return hs, true
+	}
+	names := p.facts.ResolvConf.NameList(host)
+	for _, ns := range p.facts.ResolvConf.Nameservers {
+		p.goRun(func() { p.dnsProbe(ctx, t, ns, host, names) })
+	}
+	return p.lookup(ctx, t, host)
+}
+
+// dnsProbe asks one nameserver for the names Go would try, in order, until
+// one has an address: UDP first, TCP when the answer is truncated.
+func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, names []string) {
+	pr := Probe{Kind: "dns", Target: t.Input, Server: server, Name: host, Transport: "udp"}
+	start := time.Now()
+	pr.started = start
+	defer func() { pr.DurationMS = ms(time.Since(start)); p.add(pr) }()
+	per := p.facts.ResolvConf.Timeout
+	for _, name := range names {
+		if len(pr.Tries) >= 12 {
+			break
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.RecursionDesired = true
+		m.SetEdns0(1232, false)
+		qctx, cancel := context.WithTimeout(ctx, per)
+		t0 := time.Now()
+		c := &dns.Client{Net: "udp", Timeout: per}
+		if hasOpt(p.facts.ResolvConf.Options, "use-vc", "usevc", "tcp") {
+			c.Net, pr.Transport = "tcp", "tcp"
+		}
+		r, _, err := c.ExchangeContext(qctx, m, server)
+		if err == nil && r != nil && r.Truncated {
+			pr.Transport = "udp+tcp"
+			c.Net = "tcp"
+			r, _, err = c.ExchangeContext(qctx, m, server)
+		}
+		cancel()
+		try := NameTry{Name: name, Type: "A", MS: ms(time.Since(t0))}
+		if err != nil {
+			try.Rcode = "no answer"
+			pr.Tries = append(pr.Tries, try)
+			pr.err = err
+			pr.Error = errText(err)
+			pr.Cause = classify(err)
+			if pr.Cause == kRefused || pr.Cause == kHostUnreach || pr.Cause == kNetUnreach {
+				// ICMP port or host unreachable: nothing answers DNS there.
+			} else if ctx.Err() != nil || isTimeoutClass(pr.Cause) {
+				pr.Cause = kDNSTimeout
+			}
+			return
+		}
+		try.Rcode = dns.RcodeToString[r.Rcode]
+		for _, rr := range r.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				try.N++
+				if len(pr.Addrs) < 8 {
+					pr.Addrs = append(pr.Addrs, a.A.String())
+				}
+			}
+		}
+		pr.Tries = append(pr.Tries, try)
+		pr.Rcode = try.Rcode
+		if r.Rcode == dns.RcodeSuccess && try.N > 0 {
+			pr.OK = true
+			pr.Cause, pr.Error = "", ""
+			if bare := strings.TrimSuffix(host, ".") + "."; name != bare && strings.Contains(strings.TrimSuffix(host, "."), ".") {
+				p.bareQuery(ctx, &pr, c, server, bare, per)
+			}
+			return
+		}
+		switch r.Rcode {
+		case dns.RcodeServerFailure:
+			pr.Cause = kDNSServfail
+		case dns.RcodeRefused:
+			pr.Cause = kDNSRefused
+		case dns.RcodeNameError, dns.RcodeSuccess:
+			pr.Cause = kDNSNotFound
+		default:
+			pr.Cause = kDNSServfail
+		}
+	}
+	if !pr.OK && pr.Cause == "" {
+		pr.Cause = kDNSNotFound
+	}
+	pr.Error = "no name in the search list resolved"
+}
+
+// bareQuery asks for the name as given after a search-list name answered,
+// to tell a legitimate short name from a suffix that hijacked a real name.
+func (p *prober) bareQuery(ctx context.Context, pr *Probe, c *dns.Client, server, bare string, per time.Duration) {
+	m := new(dns.Msg)
+	m.SetQuestion(bare, dns.TypeA)
+	m.RecursionDesired = true
+	m.SetEdns0(1232, false)
+	qctx, cancel := context.WithTimeout(ctx, per)
+	defer cancel()
+	t0 := time.Now()
+	r, _, err := c.ExchangeContext(qctx, m, server)
+	try := &NameTry{Name: bare, Type: "A", MS: ms(time.Since(t0)), Rcode: "no answer"}
+	pr.Bare = try
+	if err != nil || r == nil {
+		return
+	}
+	try.Rcode = dns.RcodeToString[r.Rcode]
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			try.N++
+			if len(pr.BareAddrs) < 8 {
+				pr.BareAddrs = append(pr.BareAddrs, a.A.String())
+			}
+		}
+	}
+}
+
+func hasOpt(opts []string, want ...string) bool {
+	for _, o := range opts {
+		for _, w := range want {
+			if o == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lookup resolves host with the configured resolver; with the default one
+// (Go's own) it records every name and type asked.
+func (p *prober) lookup(ctx context.Context, t Target, host string) ([]string, bool) {
+	pr := Probe{Kind: "resolve", Target: t.Input, Name: host, Server: "go resolver"}
+	start := time.Now()
+	pr.started = start
+	rec := &dnsRecorder{}
+	res := p.o.Resolver
+	if res == nil {
+		d := &net.Dialer{}
+		res = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			rc := &recConn{Conn: c, rec: rec, stream: true, start: start}
+			if pc, ok := c.(net.PacketConn); ok {
+				// Go's resolver picks the datagram exchange only for a PacketConn.
+				rc.stream = false
+				return &recPacketConn{recConn: rc, pc: pc}, nil
+			}
+			return rc, nil
+		}}
+	} else {
+		pr.Server = "custom resolver"
+	}
+	ips, err := res.LookupIPAddr(ctx, host)
+	pr.DurationMS = ms(time.Since(start))
+	pr.Tries = rec.tries()
+	if err != nil {
+		pr.err = err
+		pr.Error = errText(err)
+		pr.Cause = classify(err)
+		if ctx.Err() != nil && pr.Cause != kDNSNotFound {
+			pr.Cause = kDNSTimeout
+		}
+		p.add(pr)
+		return nil, false
+	}
+	pr.OK = true
+	for _, ip := range ips {
+		if len(pr.Addrs) < 8 {
+			pr.Addrs = append(pr.Addrs, ip.IP.String())
+		}
+	}
+	p.add(pr)
+	return pr.Addrs, len(pr.Addrs) > 0
+}
+
+// dnsRecorder notes the questions Go's resolver sends and the answers it gets.
+type dnsRecorder struct {
+	mu sync.Mutex
+	q  []NameTry
+}
+
+func (r *dnsRecorder) tries() []NameTry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.q) > 32 {
+		return r.q[:32]
+	}
+	return append([]NameTry(nil), r.q...)
+}
+
+type recConn struct {
+	net.Conn
+	rec    *dnsRecorder
+	stream bool
+	start  time.Time
+	sent   []int
+	buf    []byte // partial TCP response
+}
+
+// recPacketConn is a recConn over UDP; it must stay a net.PacketConn.
+type recPacketConn struct {
+	*recConn
+	pc net.PacketConn
+}
+
+func (c *recPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, err := c.recConn.Read(b)
+	return n, c.RemoteAddr(), err
+}
+
+func (c *recPacketConn) WriteTo(b []byte, _ net.Addr) (int, error) { return c.recConn.Write(b) }
+
+func (c *recConn) Write(b []byte) (int, error) {
+	msg := b
+	if c.stream && len(msg) > 2 {
+		msg = msg[2:]
+	}
+	var m dns.Msg
+	if m.Unpack(msg) == nil && len(m.Question) == 1 {
+		c.rec.mu.Lock()
+		if len(c.rec.q) < 64 {
+			c.rec.q = append(c.rec.q, NameTry{Name: m.Question[0].Name, Type: dns.TypeToString[m.Question[0].Qtype],
+				Rcode: "no answer", MS: ms(time.Since(c.start))})
+			c.sent = append(c.sent, len(c.rec.q)-1)
+		}
+		c.rec.mu.Unlock()
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *recConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n <= 0 {
+		return n, err
+	}
+	if !c.stream {
+		c.answer(b[:n])
+		return n, err
+	}
+	// TCP: messages are length-prefixed and read in pieces.
+	if len(c.buf)+n <= 1<<16+2 {
+		c.buf = append(c.buf, b[:n]...)
+	}
+	for len(c.buf) >= 2 {
+		l := int(c.buf[0])<<8 | int(c.buf[1])
+		if len(c.buf) < 2+l {
+			break
+		}
+		c.answer(c.buf[2 : 2+l])
+		c.buf = c.buf[2+l:]
+	}
+	return n, err
+}
+
+// answer records the rcode of a response against the question it answers.
+func (c *recConn) answer(msg []byte) {
+	var m dns.Msg
+	if m.Unpack(msg) != nil || len(m.Question) != 1 {
+		return
+	}
+	c.rec.mu.Lock()
+	defer c.rec.mu.Unlock()
+	for _, i := range c.sent {
+		q := &c.rec.q[i]
+		if q.Name == m.Question[0].Name && q.Type == dns.TypeToString[m.Question[0].Qtype] && q.Rcode == "no answer" {
+			q.Rcode = dns.RcodeToString[m.Rcode]
+			q.N = len(m.Answer)
+			q.MS = ms(time.Since(c.start)) - q.MS
+		}
+	}
+}
+
+// tcpProbes connects to each address (at most four) in parallel. It returns
+// an open connection to the first that answered, for the TLS probe.
+func (p *prober) tcpProbes(ctx context.Context, t Target, addrs []string, port string, via *url.URL) (net.Conn, string) {
+	if len(addrs) > 4 {
+		addrs = addrs[:4]
+	}
+	type res struct {
+		c    net.Conn
+		addr string
+		i    int
+	}
+	ch := make(chan res, len(addrs))
+	for i, a := range addrs {
+		go func() {
+			addr := net.JoinHostPort(a, port)
+			pr := Probe{Kind: "tcp", Target: t.Input, Server: addr, started: time.Now()}
+			if via != nil {
+				pr.Via = redact(via.String())
+			}
+			var d net.Dialer
+			start := time.Now()
+			c, err := d.DialContext(ctx, "tcp", addr)
+			pr.DurationMS = ms(time.Since(start))
+			if err != nil {
+				pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
+				if pr.Cause == kCanceled {
+					pr.Cause = kTimeout
+				}
+			} else {
+				pr.OK = true
+			}
+			p.add(pr)
+			ch <- res{c, addr, i}
+		}()
+	}
+	var best net.Conn
+	var bestAddr string
+	for range addrs {
+		r := <-ch
+		if r.c == nil {
+			continue
+		}
+		if best == nil {
+			best, bestAddr = r.c, r.addr
+		} else {
+			r.c.Close()
+		}
+	}
+	return best, bestAddr
+}
+
+// connectProbe sends CONNECT through an HTTP proxy and returns the tunnel.
+func (p *prober) connectProbe(ctx context.Context, t Target, conn net.Conn, addr string, via *url.URL) (net.Conn, error) {
+	pr := Probe{Kind: "proxy", Target: t.Input, Server: addr, Via: redact(via.String()), started: time.Now()}
+	start := time.Now()
+	defer func() { pr.DurationMS = ms(time.Since(start)); p.add(pr) }()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	target := net.JoinHostPort(t.Host, t.Port)
+	req := "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n"
+	if via.User != nil {
+		pw, _ := via.User.Password()
+		req += "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(via.User.Username()+":"+pw)) + "\r\n"
+	}
+	req += "\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		conn.Close()
+		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
+		return nil, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		conn.Close()
+		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
+		if ctx.Err() != nil {
+			pr.Cause = kTimeout
+		}
+		return nil, err
+	}
+	resp.Body.Close()
+	pr.Status = resp.StatusCode
+	if resp.StatusCode != http.StatusOK {
+		conn.Close()
+		pr.Error = "CONNECT " + target + ": " + resp.Status
+		pr.Cause = kProxyConnect
+		if resp.StatusCode == http.StatusProxyAuthRequired {
+			pr.Cause = kProxyAuth
+			pr.Body = clip(resp.Header.Get("Proxy-Authenticate"), 200)
+		}
+		return nil, errors.New(pr.Error)
+	}
+	pr.OK = true
+	if br.Buffered() > 0 {
+		conn.Close()
+		return nil, errors.New("proxy sent data before the TLS handshake")
+	}
+	return conn, nil
+}
+
+// tlsProbe performs the handshake without verification so that the presented
+// chain is kept whatever it is, then verifies it against the roots.
+func (p *prober) tlsProbe(ctx context.Context, t Target, conn net.Conn, addr string) {
+	pr := Probe{Kind: "tls", Target: t.Input, Server: addr, Name: t.Host, started: time.Now()}
+	start := time.Now()
+	defer func() { pr.DurationMS = ms(time.Since(start)); p.add(pr) }()
+	tc := tls.Client(conn, &tls.Config{ServerName: t.Host, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // verified below, the chain is the evidence
+	defer tc.Close()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
+		if isTimeoutClass(pr.Cause) || ctx.Err() != nil {
+			pr.Cause = kTLSHSTimeout
+		}
+		return
+	}
+	st := tc.ConnectionState()
+	pr.TLSVersion = tls.VersionName(st.Version)
+	for i, c := range st.PeerCertificates {
+		if i >= 6 {
+			break
+		}
+		pr.Chain = append(pr.Chain, certInfo(c))
+	}
+	if len(st.PeerCertificates) == 0 {
+		pr.Error, pr.Cause = "server presented no certificate", kTLSOther
+		return
+	}
+	inter := x509.NewCertPool()
+	for _, c := range st.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := st.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: t.Host, Roots: p.roots, Intermediates: inter})
+	if err != nil {
+		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
+		return
+	}
+	pr.OK = true
+}
+
+func certInfo(c *x509.Certificate) CertInfo {
+	ci := CertInfo{Subject: clip(c.Subject.String(), 200), Issuer: clip(c.Issuer.String(), 200), IssuerOrg: c.Issuer.Organization,
+		NotBefore: c.NotBefore.UTC().Format(time.RFC3339), NotAfter: c.NotAfter.UTC().Format(time.RFC3339), IsCA: c.IsCA}
+	if len(c.DNSNames) > 8 {
+		ci.DNSNames = append(c.DNSNames[:8:8], "...")
+	} else {
+		ci.DNSNames = c.DNSNames
+	}
+	for _, ip := range c.IPAddresses {
+		ci.IPs = append(ci.IPs, ip.String())
+	}
+	return ci
+}
+
+// httpClient is the client the app would have: the environment's proxy
+// rules, the resolver, the loaded roots.
+func (p *prober) httpClient() *http.Client {
+	d := &net.Dialer{Resolver: p.o.Resolver}
+	tr := &http.Transport{
+		Proxy:             func(r *http.Request) (*url.URL, error) { return p.proxy(r.URL) },
+		DialContext:       d.DialContext,
+		TLSClientConfig:   &tls.Config{RootCAs: p.roots},
+		DisableKeepAlives: true,
+	}
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// httpProbe GETs u and keeps the phase timings.
+func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Probe) {
+	pr = Probe{Kind: kind, Target: t.Input, Name: u, started: time.Now()}
+	tm := &HTTPTimings{}
+	start := time.Now()
+	since := func() float64 { return ms(time.Since(start)) }
+	var mu sync.Mutex // the hooks run on transport goroutines that may outlive Do
+	set := func(f *float64) {
+		mu.Lock()
+		if *f == 0 {
+			*f = since()
+		}
+		mu.Unlock()
+	}
+	defer func() {
+		mu.Lock()
+		c := *tm
+		mu.Unlock()
+		pr.Timings = &c
+		p.add(pr)
+	}()
+	trace := &httptrace.ClientTrace{
+		DNSStart:             func(httptrace.DNSStartInfo) { set(&tm.DNSStart) },
+		DNSDone:              func(httptrace.DNSDoneInfo) { set(&tm.DNSDone) },
+		ConnectStart:         func(string, string) { set(&tm.ConnectStart) },
+		ConnectDone:          func(string, string, error) { set(&tm.ConnectDone) },
+		TLSHandshakeStart:    func() { set(&tm.TLSStart) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { set(&tm.TLSDone) },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { set(&tm.WroteRequest) },
+		GotFirstResponseByte: func() { set(&tm.FirstByte) },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, u, nil)
+	if err != nil {
+		pr.err, pr.Error, pr.Cause = err, errText(err), kUnknown
+		return pr
+	}
+	req.Header.Set("User-Agent", "berth-doctor")
+	if pu, _ := p.proxy(req.URL); pu != nil {
+		pr.Via = redact(pu.String())
+	}
+	resp, err := p.httpClient().Do(req)
+	if err != nil {
+		pr.DurationMS = since()
+		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
+		if ctx.Err() != nil && (pr.Cause == kCanceled || pr.Cause == kUnknown) {
+			pr.Cause = kTimeout
+		}
+		return pr
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	set(&tm.Done)
+	pr.DurationMS = since()
+	pr.Status = resp.StatusCode
+	pr.Date = resp.Header.Get("Date")
+	pr.Body = clip(strings.TrimSpace(string(body)), 200)
+	if resp.StatusCode >= 400 {
+		pr.Cause = kHTTPStatus
+		pr.Error = resp.Status
+	} else {
+		pr.OK = true
+	}
+	return pr
+}
+
+// goproxyProbes speaks the GOPROXY protocol to one proxy entry: the version
+// list of a small module, then the checksum database through it.
+func (p *prober) goproxyProbes(ctx context.Context, t Target) {
+	base := strings.TrimSuffix(t.URL, "/")
+	mod := p.o.ProbeModule
+	if mod == "" {
+		mod = "golang.org/x/text"
+	}
+	esc, err := module.EscapePath(mod)
+	if err != nil {
+		esc = mod
+	}
+	p.goRun(func() { p.httpProbe(ctx, t, "goproxy", base+"/"+esc+"/@v/list") })
+	if name := p.facts.Go.SumDBName; name != "" {
+		pr := p.httpProbe(ctx, t, "sumdb", base+"/sumdb/"+name+"/supported")
+		if pr.OK {
+			p.httpProbe(ctx, t, "sumdb", base+"/sumdb/"+name+"/latest")
+		}
+	}
+}
+
+func proxyFunc(o *Options) func(*url.URL) (*url.URL, error) {
+	cfg := proxyConfig(o)
+	f := cfg.ProxyFunc()
+	return f
+}

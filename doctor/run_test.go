@@ -1,0 +1,205 @@
+package doctor
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a LookupEnv over a fixed map, so tests never see the real
+// environment (and never default to a public GOPROXY).
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{"GOPROXY": "off", "GOSUMDB": "off", "GOMEMLIMIT": "1GiB"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func tlsServer(t *testing.T) (*httptest.Server, *x509.CertPool) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return srv, pool
+}
+
+func TestRunLoopbackHealthy(t *testing.T) {
+	srv, pool := tlsServer(t)
+	rep, err := Run(context.Background(), Options{Targets: []string{srv.URL + "/"}, Roots: pool, LookupEnv: env(), Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Findings {
+		if f.Severity == SevError {
+			t.Errorf("unexpected error finding %s: %s %v", f.ID, f.Summary, f.Evidence)
+		}
+	}
+	kinds := map[string]bool{}
+	for _, p := range rep.Probes {
+		if p.OK {
+			kinds[p.Kind] = true
+		}
+	}
+	for _, k := range []string{"tcp", "tls", "http"} {
+		if !kinds[k] {
+			t.Errorf("no successful %s probe: %+v", k, rep.Probes)
+		}
+	}
+	var b strings.Builder
+	if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "app -> tcp 127.0.0.1:") {
+		t.Errorf("text report lacks the path diagram:\n%s", b.String())
+	}
+}
+
+func TestRunLoopbackFaults(t *testing.T) {
+	srv, _ := tlsServer(t)
+	// A port with nothing listening: take one and close it.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := l.Addr().String()
+	l.Close()
+	rep, err := Run(context.Background(), Options{Targets: []string{srv.URL + "/", closed}, Roots: x509.NewCertPool(), LookupEnv: env(), Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, f := range rep.Findings {
+		ids[f.ID] = true
+	}
+	if !ids["tls.unknown-authority"] || !ids["tcp.refused"] {
+		t.Errorf("findings %v, want tls.unknown-authority and tcp.refused", ids)
+	}
+	if rep.Healthy() {
+		t.Errorf("report is healthy")
+	}
+}
+
+// TestRunDeadline: every probe hangs (a listener that accepts and never
+// speaks TLS); the run must end within the timeout plus 0.5 s.
+func TestRunDeadline(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	var targets []string
+	for i := 0; i < 8; i++ {
+		targets = append(targets, "https://"+l.Addr().String()+"/"+string(rune('a'+i)))
+	}
+	const timeout = 1 * time.Second
+	start := time.Now()
+	rep, err := Run(context.Background(), Options{Targets: targets, LookupEnv: env(), Timeout: timeout, Roots: x509.NewCertPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > timeout+500*time.Millisecond {
+		t.Errorf("run took %v with --timeout %v", d, timeout)
+	}
+	if len(rep.Findings) == 0 || rep.Findings[0].ID != "tls.handshake-timeout" {
+		t.Errorf("first finding %+v, want tls.handshake-timeout", rep.Findings)
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	for _, o := range []Options{{Targets: []string{"ftp://x"}}, {Targets: []string{"no-port"}}, {Listen: []string{"127.0.0.1"}}} {
+		o.LookupEnv = env()
+		if _, err := Run(context.Background(), o); !errors.Is(err, ErrUsage) {
+			t.Errorf("%+v: err %v, want ErrUsage", o, err)
+		}
+	}
+}
+
+func TestHandler(t *testing.T) {
+	srv, pool := tlsServer(t)
+	h := Handler(Options{Targets: []string{srv.URL}, Roots: pool, LookupEnv: env(), Timeout: 2 * time.Second})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/debug/doctor?format=json", nil))
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var rep Report
+	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil || rep.Schema != SchemaVersion {
+		t.Fatalf("JSON report: %v schema %d", err, rep.Schema)
+	}
+	h = Handler(Options{Targets: []string{srv.URL}, Roots: x509.NewCertPool(), LookupEnv: env(), Timeout: 2 * time.Second})
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "tls.unknown-authority") {
+		t.Errorf("unhealthy: status %d body %s", rec.Code, rec.Body)
+	}
+}
+
+func TestListenLoopbackOnly(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	rep, err := Run(context.Background(), Options{Listen: []string{":" + port}, LookupEnv: env(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) == 0 || rep.Findings[0].ID != "listen.loopback-only" {
+		t.Errorf("findings %+v", rep.Findings)
+	}
+}
+
+// TestRunGoproxyEntries: a file:// entry is not probed and must not make the
+// checksum-database step wait for it; probing stops at "off".
+func TestRunGoproxyEntries(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/@v/list"):
+			w.Write([]byte("v0.1.0\n"))
+		case strings.HasSuffix(r.URL.Path, "/supported"):
+			w.WriteHeader(200)
+		case strings.HasSuffix(r.URL.Path, "/latest"):
+			w.Write([]byte("go.sum database tree\n"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	start := time.Now()
+	rep, err := Run(context.Background(), Options{Roots: pool, Timeout: 3 * time.Second,
+		LookupEnv: env("GOPROXY", "file:///nonexistent,"+srv.URL+",off,https://after-off.example.test", "GOSUMDB", "sum.example.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("run took %v; the file:// entry made it wait", d)
+	}
+	for _, tg := range rep.Targets {
+		if strings.Contains(tg.Input, "after-off") {
+			t.Errorf("probed %s, which is after off", tg.Input)
+		}
+	}
+	if !rep.Healthy() {
+		t.Errorf("findings %+v", rep.Findings)
+	}
+}

@@ -1,0 +1,194 @@
+package modproxy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// holdBack is how many bytes at the end of a body are withheld from clients
+// until the whole file has been verified and committed, so that a truncated or
+// invalid body never reaches a client whole: it sees a broken transfer instead.
+const holdBack = 64 << 10
+
+// flight is one upstream fetch of one immutable file, shared by every client
+// that asks for it while it runs. The body is written to a temporary file in the
+// store; clients stream from that file (ReadAt) as it grows, so memory stays
+// bounded whatever the size and the number of clients.
+type flight struct {
+	key  string
+	kind Kind
+
+	ready chan struct{} // closed when the upstream answered (size known) or failed
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever written/done change
+	tmp     *os.File
+	size    int64 // from the upstream's Content-Length, -1 if unknown
+	written int64
+	done    bool
+	err     error
+	refs    int // holders of tmp: the writer and each reader
+	started bool
+
+	// mem holds a small body fetched into memory instead of tmp; modTime is
+	// the modification time its committed file will have (for the ETag).
+	mem     []byte
+	modTime time.Time
+}
+
+func newFlight(key string, kind Kind) *flight {
+	return &flight{key: key, kind: kind, ready: make(chan struct{}), changed: make(chan struct{}), size: -1, refs: 1}
+}
+
+// start records the open temporary file and the expected size and wakes waiters.
+func (f *flight) start(tmp *os.File, size int64) {
+	f.mu.Lock()
+	f.tmp, f.size, f.started = tmp, size, true
+	f.mu.Unlock()
+	close(f.ready)
+}
+
+// startMem records a whole, verified small body held in memory; the caller
+// completes the flight right after.
+func (f *flight) startMem(body []byte, modTime time.Time) {
+	f.mu.Lock()
+	f.mem, f.modTime, f.size, f.written, f.started = body, modTime, int64(len(body)), int64(len(body)), true
+	f.mu.Unlock()
+	close(f.ready)
+}
+
+// advance records n more bytes written to tmp.
+func (f *flight) advance(n int) {
+	f.mu.Lock()
+	f.written += int64(n)
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// complete marks the flight done with err (nil: the whole body is verified and
+// may be read) and wakes everyone. The first call wins; later ones are ignored.
+// The writer still holds its reference and releases it separately.
+func (f *flight) complete(err error) {
+	f.mu.Lock()
+	if f.done {
+		f.mu.Unlock()
+		return
+	}
+	f.done, f.err = true, err
+	close(f.changed)
+	f.changed = make(chan struct{})
+	started := f.started
+	f.mu.Unlock()
+	if !started {
+		close(f.ready)
+	}
+}
+
+// acquire takes a reference to tmp for a reader; it fails when the flight
+// failed before any reader could join.
+func (f *flight) acquire() {
+	f.mu.Lock()
+	f.refs++
+	f.mu.Unlock()
+}
+
+// release drops a reference and closes tmp with the last one.
+func (f *flight) release() {
+	f.mu.Lock()
+	f.refs--
+	last := f.refs == 0
+	tmp := f.tmp
+	f.mu.Unlock()
+	if last && tmp != nil {
+		tmp.Close()
+	}
+}
+
+// failed returns the error of a flight that ended before its body started.
+func (f *flight) earlyErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started || (f.done && f.tmp == nil) {
+		return f.err
+	}
+	return nil
+}
+
+// verifiedContent returns the whole body, its size and the modification time
+// its committed file has or will have, once the body is verified. The caller
+// must hold a reference (acquire).
+func (f *flight) verifiedContent() (io.ReadSeeker, int64, time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.done || f.err != nil {
+		return nil, 0, time.Time{}, false
+	}
+	if f.mem != nil {
+		return bytes.NewReader(f.mem), int64(len(f.mem)), f.modTime, true
+	}
+	if f.tmp == nil {
+		return nil, 0, time.Time{}, false
+	}
+	info, err := f.tmp.Stat()
+	if err != nil {
+		return nil, 0, time.Time{}, false
+	}
+	// The rename keeps the modification time: the ETag stays the same.
+	return io.NewSectionReader(f.tmp, 0, f.written), f.written, info.ModTime(), true
+}
+
+// expectedSize returns the size announced by the upstream, or -1.
+func (f *flight) expectedSize() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size
+}
+
+// readAt reads into p from offset off, waiting until bytes past off are
+// available to clients, the flight ends, or ctx is done. It returns io.EOF at
+// the end of a committed body and the flight's error for a failed one.
+func (f *flight) readAt(ctx context.Context, p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	for {
+		if f.done && f.err != nil {
+			err := f.err
+			f.mu.Unlock()
+			return 0, err
+		}
+		avail := f.written
+		if !f.done {
+			avail -= holdBack
+		}
+		if off < avail {
+			n := int64(len(p))
+			if avail-off < n {
+				n = avail - off
+			}
+			if f.mem != nil {
+				copy(p, f.mem[off:off+n])
+				f.mu.Unlock()
+				return int(n), nil
+			}
+			tmp := f.tmp
+			f.mu.Unlock()
+			return tmp.ReadAt(p[:n], off)
+		}
+		if f.done {
+			f.mu.Unlock()
+			return 0, io.EOF
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		f.mu.Lock()
+	}
+}

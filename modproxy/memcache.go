@@ -1,0 +1,71 @@
+package modproxy
+
+import (
+	"sync"
+	"time"
+)
+
+// memCache is a small bounded in-memory cache for mutable answers: @latest,
+// .info of a query, checksum-database latest and partial tiles, and negative
+// answers. Entries keep their fetch time; callers decide what is fresh, so an
+// old entry can still be served stale when every upstream fails.
+type memCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]memEntry
+}
+
+type memEntry struct {
+	body []byte
+	at   time.Time
+}
+
+func newMemCache(max int) *memCache {
+	return &memCache{max: max, m: make(map[string]memEntry)}
+}
+
+// get returns the entry for key if it is younger than ttl.
+func (c *memCache) get(key string, ttl time.Duration) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || time.Since(e.at) > ttl {
+		return nil, false
+	}
+	return e.body, true
+}
+
+// getStale returns the entry for key whatever its age.
+func (c *memCache) getStale(key string) ([]byte, time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	return e.body, e.at, ok
+}
+
+func (c *memCache) put(key string, body []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
+		delete(c.m, sampleOldest(c.m, func(e memEntry) time.Time { return e.at }))
+	}
+	c.m[key] = memEntry{body: body, at: time.Now()}
+}
+
+// sampleOldest returns the key of the oldest of up to eight arbitrary entries
+// of m: bounded caches evict with it, keeping memory bounded without the
+// bookkeeping of a full LRU.
+func sampleOldest[V any](m map[string]V, at func(V) time.Time) string {
+	var key string
+	var oldest time.Time
+	i := 0
+	for k, v := range m {
+		if t := at(v); i == 0 || t.Before(oldest) {
+			key, oldest = k, t
+		}
+		if i++; i == 8 {
+			break
+		}
+	}
+	return key
+}

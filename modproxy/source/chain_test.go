@@ -1,0 +1,100 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in, want string
+		off      bool
+		ignored  int
+		err      bool
+	}{
+		{in: "https://a.test", want: "https://a.test"},
+		{in: "https://a.test,https://b.test|https://c.test", want: "https://a.test,https://b.test|https://c.test"},
+		{in: "a.test/path/", want: "https://a.test/path"},
+		{in: "https://a.test,direct", want: "https://a.test", ignored: 1},
+		{in: "https://a.test,off,https://b.test", want: "https://a.test", ignored: 1},
+		{in: "off", want: "off", off: true, ignored: 1},
+		{in: "file:///srv/tree", want: "file:///srv/tree"},
+		{in: "direct", err: true},
+		{in: "", err: true},
+		{in: ",", err: true},
+		{in: "ftp://a.test", err: true},
+		{in: "http://", err: true},
+	}
+	for _, tt := range tests {
+		c, err := Parse(tt.in)
+		if tt.err {
+			if err == nil {
+				t.Errorf("Parse(%q) = %v, want an error", tt.in, c)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.in, err)
+			continue
+		}
+		if c.String() != tt.want || c.Off != tt.off || len(c.Ignored) != tt.ignored {
+			t.Errorf("Parse(%q) = %q off=%v ignored=%v; want %q off=%v ignored=%d", tt.in, c, c.Off, c.Ignored, tt.want, tt.off, tt.ignored)
+		}
+	}
+}
+
+// TestFallThrough checks GOPROXY semantics against real servers: "," moves on
+// only after 404/410, "|" after any error.
+func TestFallThrough(t *testing.T) {
+	status := func(code int) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			io.WriteString(w, "body")
+		}))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // connection refused from now on
+	ok, nf, gone, fail := status(200), status(404), status(410), status(503)
+
+	tests := []struct {
+		list    string
+		wantOK  bool
+		notFnd  bool
+		comment string
+	}{
+		{nf + "," + ok, true, false, "404 falls through ,"},
+		{gone + "," + ok, true, false, "410 falls through ,"},
+		{fail + "," + ok, false, false, "503 stops ,"},
+		{fail + "|" + ok, true, false, "503 falls through |"},
+		{dead + "," + ok, false, false, "refused stops ,"},
+		{dead + "|" + ok, true, false, "refused falls through |"},
+		{nf + "," + gone, false, true, "all not found"},
+		{nf + "|" + fail, false, false, "last error wins over not found"},
+	}
+	for _, tt := range tests {
+		c, err := Parse(tt.list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &Fetcher{Chain: c, Client: &http.Client{}}
+		resp, _, err := f.Get(context.Background(), "example.test/m/@v/list")
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if (err == nil) != tt.wantOK || errors.Is(err, ErrNotFound) != tt.notFnd {
+			t.Errorf("%s: err %v", tt.comment, err)
+		}
+	}
+	off, _ := Parse("off")
+	if _, _, err := (&Fetcher{Chain: off}).Get(context.Background(), "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("off: %v", err)
+	}
+}

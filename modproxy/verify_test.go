@@ -1,0 +1,117 @@
+package modproxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/berth-dev/berth/internal/testmod"
+)
+
+// TestPoisonedUpstreamRefused: an upstream that answers with files whose hashes
+// differ from the checksum database's records is refused, the client gets a
+// 502 naming both hashes, nothing is stored, and the next good answer passes.
+func TestPoisonedUpstreamRefused(t *testing.T) {
+	up := testmod.NewUpstream(t, testModules())
+	evil, err := testmod.Build([]testmod.Module{{Path: "example.test/lib", Version: "v1.1.0", Files: map[string]string{
+		"lib.go": "package lib\n\nfunc Hello() string { return \"pwned\" }\n",
+		"go.mod": "module example.test/lib\n\ngo 1.22\n",
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poisoned := map[string][]byte{
+		"/example.test/lib/@v/v1.1.0.mod": evil[0].Mod,
+		"/example.test/lib/@v/v1.1.0.zip": evil[0].Zip,
+	}
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if b, ok := poisoned[r.URL.Path]; ok {
+			w.Write(b)
+			return true
+		}
+		return false
+	})
+	storeDir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	px := startProxy(t, up.URL(), storeDir, func(c *Config) {
+		c.SumDBKey = up.GOSUMDB()
+		c.Registerer = reg
+		c.NegativeTTL = 1
+	})
+	for p := range poisoned {
+		resp, err := http.Get(px.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "checksum mismatch") ||
+			!strings.Contains(string(body), evil[0].ModSum[:10]) && !strings.Contains(string(body), evil[0].Sum[:10]) {
+			t.Errorf("%s: %d %q; want 502 naming the mismatch and both hashes", p, resp.StatusCode, body)
+		}
+		if _, err := os.Stat(filepath.Join(storeDir, strings.TrimPrefix(p, "/"))); err == nil {
+			t.Errorf("%s: a poisoned file was stored", p)
+		}
+	}
+	for _, ep := range []string{"mod", "zip"} {
+		if n := testutil.ToFloat64(px.m.rejected.WithLabelValues(ep, "checksum_mismatch")); n != 1 {
+			t.Errorf("rejected{%s,checksum_mismatch} = %v, want 1", ep, n)
+		}
+	}
+	// The upstream heals: the good files pass and are stored.
+	up.SetHook(nil)
+	for p := range poisoned {
+		resp, _ := get(t, "GET", px.URL+p)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s after healing: %d", p, resp.StatusCode)
+		}
+		px.Wait(context.Background()) // the commit follows the answer
+		if _, err := os.Stat(filepath.Join(storeDir, strings.TrimPrefix(p, "/"))); err != nil {
+			t.Errorf("%s: good file not stored: %v", p, err)
+		}
+	}
+	// Paths excluded from the checksum database are not checked.
+	px2 := startProxy(t, up.URL(), t.TempDir(), func(c *Config) {
+		c.SumDBKey = up.GOSUMDB()
+		c.NoSumDB = func(m string) bool { return strings.HasPrefix(m, "example.test/") }
+	})
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if b, ok := poisoned[r.URL.Path]; ok {
+			w.Write(b)
+			return true
+		}
+		return false
+	})
+	resp, _ := get(t, "GET", px2.URL+"/example.test/lib/@v/v1.1.0.mod")
+	if resp.StatusCode != 200 {
+		t.Errorf("a module excluded from the checksum database was checked: %d", resp.StatusCode)
+	}
+}
+
+// TestPartialTileFromWiderCopy: offline, a partial hash tile nobody asked for
+// before is cut from a wider copy in the store.
+func TestPartialTileFromWiderCopy(t *testing.T) {
+	storeDir := t.TempDir()
+	wide := make([]byte, 5*32)
+	for i := range wide {
+		wide[i] = byte(i)
+	}
+	dir := filepath.Join(storeDir, "sumdb/sum.berth.test/tile/8/0/000.p")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "5"), wide, 0o644)
+	px := startProxy(t, "off", storeDir, func(c *Config) { c.Offline = true })
+	resp, body := get(t, "GET", px.URL+"/sumdb/sum.berth.test/tile/8/0/000.p/3")
+	if resp.StatusCode != 200 || string(body) != string(wide[:3*32]) {
+		t.Fatalf("partial tile from a wider copy: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if resp, _ := get(t, "GET", px.URL+"/sumdb/sum.berth.test/tile/8/0/000.p/7"); resp.StatusCode != 404 {
+		t.Fatalf("a wider tile than any stored: %d, want 404", resp.StatusCode)
+	}
+}

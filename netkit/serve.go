@@ -1,0 +1,126 @@
+package netkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// ServeOptions configures Serve. The zero value works.
+type ServeOptions struct {
+	// DrainDelay is the wait between failing readiness and calling Shutdown, so
+	// load balancers and Kubernetes endpoints stop sending new requests first.
+	// Default 5s when Health is set, 0 otherwise; negative means none.
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds http.Server.Shutdown; after it, Close cuts the
+	// remaining connections. Default 20s (with the drain delay, within
+	// Kubernetes' default 30s grace period).
+	ShutdownTimeout time.Duration
+	// Health, if set, has ShuttingDown called when the shutdown begins.
+	Health *Health
+	// Logger receives one line per shutdown step. Default slog.Default().
+	Logger *slog.Logger
+	// Signals that start a graceful shutdown. Default (nil) SIGTERM and SIGINT;
+	// an empty non-nil slice handles no signals (ctx alone ends the server).
+	// A second signal during the drain skips the rest of it.
+	Signals []os.Signal
+}
+
+// Serve serves srv on ln (or on srv.Addr, default ":http", when ln is nil), with
+// TLS when srv.TLSConfig holds certificates, until
+// a signal arrives or ctx is done, then shuts down gracefully: readiness fails
+// first (Health.ShuttingDown), the drain delay passes, srv.Shutdown waits for
+// in-flight requests up to ShutdownTimeout, and srv.Close ends what remains.
+// It returns nil after a clean shutdown, the error of srv.Serve if serving
+// failed, or an error saying Shutdown timed out.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts ServeOptions) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if ln == nil {
+		addr := srv.Addr
+		if addr == "" {
+			addr = ":http"
+		}
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+	}
+	sigs := opts.Signals
+	if sigs == nil {
+		sigs = []os.Signal{syscall.SIGTERM, os.Interrupt}
+	}
+	sigc := make(chan os.Signal, 2)
+	if len(sigs) > 0 {
+		signal.Notify(sigc, sigs...)
+		defer signal.Stop(sigc)
+	}
+
+	errc := make(chan error, 1)
+	go func() {
+		if c := srv.TLSConfig; c != nil && (len(c.Certificates) > 0 || c.GetCertificate != nil || c.GetConfigForClient != nil) {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case s := <-sigc:
+		log.Info("shutting down", "reason", "signal", "signal", s.String(), "addr", ln.Addr().String())
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", context.Cause(ctx).Error(), "addr", ln.Addr().String())
+	}
+
+	drain := opts.DrainDelay
+	if drain == 0 && opts.Health != nil {
+		drain = 5 * time.Second
+	}
+	if opts.Health != nil {
+		opts.Health.ShuttingDown()
+	}
+	if drain > 0 {
+		log.Info("draining", "delay", drain.String())
+		t := time.NewTimer(drain)
+		select {
+		case <-t.C:
+		case s := <-sigc:
+			log.Info("second signal, skipping the drain", "signal", s.String())
+		case err := <-errc:
+			t.Stop()
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		}
+		t.Stop()
+	}
+
+	timeout := orDuration(opts.ShutdownTimeout, 20*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc // srv.Serve has returned ErrServerClosed
+	if err != nil {
+		log.Warn("shutdown deadline passed, closing remaining connections", "timeout", timeout.String())
+		srv.Close()
+		return fmt.Errorf("graceful shutdown did not finish within %s: %w", timeout, err)
+	}
+	log.Info("shut down")
+	return nil
+}

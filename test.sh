@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# test.sh: everything CI checks, in one command. Run it from the repository root:
+#
+#     ./test.sh
+#
+# It installs what the tests need when it is missing (as root, with apt-get:
+# iproute2 and iptables for the doctor's fault lab, util-linux for nsenter), then
+# runs gofmt, go vet, staticcheck, the cross-builds, all tests with -race, and
+# the Docker suite. Fault-lab, disk-full and Docker tests need root (and a Docker
+# daemon) and skip with a message otherwise.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+command -v nsenter >/dev/null 2>&1 || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "== note: ${need_apt[*]} missing and not root: fault-lab tests will skip"
+  fi
+fi
+
+export PATH="$(go env GOPATH)/bin:$PATH"
+if ! command -v staticcheck >/dev/null 2>&1; then
+  echo "== installing staticcheck"
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+staticcheck ./...
+
+echo "== cross-builds (static, CGO_ENABLED=0)"
+for target in linux/amd64 linux/arm64 windows/amd64 darwin/arm64; do
+  CGO_ENABLED=0 GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./... && echo "   $target ok"
+done
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== docker suite (real containers; skips when no Docker daemon answers)"
+go vet -tags docker ./dockertest/...
+staticcheck -tags docker ./dockertest/...
+go test -race -tags docker -count=1 -timeout 10m ./dockertest/
