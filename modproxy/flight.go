@@ -109,11 +109,12 @@ func (f *flight) release() {
 	}
 }
 
-// failed returns the error of a flight that ended before its body started.
+// earlyErr returns the error of a flight that failed before the caller sent
+// anything: one that ended before its body started, or has failed since.
 func (f *flight) earlyErr() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.started || (f.done && f.tmp == nil) {
+	if !f.started || f.done {
 		return f.err
 	}
 	return nil

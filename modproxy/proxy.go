@@ -513,13 +513,17 @@ func (p *Proxy) fetch(fl *flight, req Request, ups []source.Upstream) {
 	default:
 		p.log.Warn("upstream fetch failed; nothing was cached", append(attrs, "err", err)...)
 	}
+	// From now on the store answers for the key. A failed flight leaves the
+	// table before its clients learn of the failure, so that a client retrying
+	// at once starts a new fetch instead of joining the failed one.
+	p.mu.Lock()
+	if p.flights[req.Key] == fl {
+		delete(p.flights, req.Key)
+	}
+	p.mu.Unlock()
 	if err != nil {
 		fl.complete(err)
 	}
-	// From now on the store answers for the key.
-	p.mu.Lock()
-	delete(p.flights, req.Key)
-	p.mu.Unlock()
 	fl.release()
 }
 
@@ -619,11 +623,9 @@ func (p *Proxy) fetchInto(ctx context.Context, fl *flight, req Request, ups []so
 	}
 	defer func() {
 		if !committed {
-			p.st.Discard(tmp)
-			// Discard closed tmp; stop the flight from closing it again.
-			fl.mu.Lock()
-			fl.tmp = nil
-			fl.mu.Unlock()
+			// Unlink the file now; the flight closes it with its last
+			// reference, so a client still reading never meets a closed file.
+			os.Remove(tmp.Name())
 		}
 	}()
 	fl.start(tmp, resp.ContentLength)
