@@ -78,6 +78,10 @@ type Config struct {
 	// NoSumDB reports module paths that are not checked (private modules, as
 	// GONOSUMDB/GOPRIVATE say). Nil means every module is checked.
 	NoSumDB func(modulePath string) bool
+	// WarmSumDB verifies the checksum database's latest tree when the proxy
+	// starts, so that the first files to verify do not wait for it. A
+	// long-running server sets it; a batch that may have all it needs does not.
+	WarmSumDB bool
 
 	// Logger receives one line per upstream fetch and per error. Default slog.Default().
 	Logger *slog.Logger
@@ -169,6 +173,23 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 		p.verifier = v
+		if cfg.WarmSumDB && !cfg.Offline && !cfg.Fetcher.Chain.Off {
+			// Verify the database's latest tree now, off any client's path:
+			// its edge tiles can take the upstream seconds to produce.
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				start := time.Now()
+				if err := v.Warm(ctx); err != nil {
+					if ctx.Err() == nil {
+						p.log.Warn("cannot read the checksum database's latest tree yet; files are verified when it can be read",
+							"name", v.Name(), "err", err)
+					}
+					return
+				}
+				p.log.Info("checksum database tree verified", "name", v.Name(), "size", v.Tree().N, "ms", time.Since(start).Milliseconds())
+			}()
+		}
 	}
 	p.startEvictor()
 	return p, nil

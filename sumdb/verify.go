@@ -15,16 +15,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/mod/module"
-	xsumdb "golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 	modzip "golang.org/x/mod/zip"
+	"golang.org/x/sync/singleflight"
 )
 
 // Fetch reads path from the checksum database, relative to /sumdb/<name>/
@@ -33,40 +33,34 @@ import (
 type Fetch func(ctx context.Context, path string) ([]byte, error)
 
 // Verifier checks module files against one checksum database.
+//
+// A record is proven against the newest signed tree the Verifier has already
+// verified whenever that tree contains it, which is almost always: the tree a
+// lookup answer carries is used only to move forward when a record is newer
+// than the verified tree, after proving the old tree is a prefix of the new
+// one. Each new tree size has its own right-edge ("partial") tiles, which an
+// upstream proxy must fetch from the database's origin, often in seconds;
+// following every newer tree head the way a short-lived go command does
+// would put that wait on clients' paths again and again.
 type Verifier struct {
-	name string
-	ops  *ops
+	name  string
+	nv    note.Verifier
+	fetch Fetch
+	ctx   context.Context
+	tiles *tileReader
 
-	mu      sync.Mutex
-	client  *xsumdb.Client
-	lookups int
+	lookups singleflight.Group // one fetch and proof per lookup file at a time
+	advance sync.Mutex         // one move of the verified tree at a time
+
+	mu       sync.Mutex
+	tree     tlog.Tree // the newest verified tree; N == 0: none yet
+	treeNote []byte
+	records  map[string][]byte // verified record texts by lookup file
+	sec      string            // a detected fork: every later lookup fails
 }
 
-// maxClientLookups bounds the x/mod client's memo of lookups: after that many,
-// a fresh client (sharing the verified latest tree) takes over.
-const maxClientLookups = 10000
-
-// current returns the client to use. The x/mod client memoizes every lookup
-// result, failures included, for its whole life; a long-running proxy must
-// not keep a transient failure forever, nor grow without bound.
-func (v *Verifier) current() *xsumdb.Client {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.lookups++
-	if v.lookups > maxClientLookups {
-		v.client, v.lookups = xsumdb.NewClient(v.ops), 0
-	}
-	return v.client
-}
-
-// reset replaces a client that memoized a failure.
-func (v *Verifier) reset(c *xsumdb.Client) {
-	v.mu.Lock()
-	if v.client == c {
-		v.client, v.lookups = xsumdb.NewClient(v.ops), 0
-	}
-	v.mu.Unlock()
-}
+// maxRecords bounds the memo of verified records; it is cleared when full.
+const maxRecords = 10000
 
 // MismatchError is a file whose hash is not the one the checksum database
 // records for it: a corrupt or poisoned upstream answer.
@@ -116,39 +110,194 @@ var KnownKeys = map[string]string{
 // ("name+hash+key") that reads remote data with fetch. Each read gets a context
 // derived from ctx with a 30-second limit; ctx bounds the Verifier's life.
 func NewVerifier(ctx context.Context, key string, fetch Fetch) (*Verifier, error) {
-	v, err := note.NewVerifier(key)
+	nv, err := note.NewVerifier(key)
 	if err != nil {
 		return nil, fmt.Errorf("checksum database key %q: %w", key, err)
 	}
-	o := &ops{name: v.Name(), key: []byte(key), fetch: fetch, ctx: ctx, cache: map[string][]byte{}}
-	c := xsumdb.NewClient(o)
-	return &Verifier{name: v.Name(), client: c, ops: o}, nil
+	return &Verifier{
+		name: nv.Name(), nv: nv, fetch: fetch, ctx: ctx,
+		tiles:   newTileReader(ctx, fetch),
+		records: map[string][]byte{},
+	}, nil
 }
 
 // Name returns the database name.
 func (v *Verifier) Name() string { return v.name }
+
+// Tree returns the newest tree the Verifier has verified (N == 0: none yet).
+func (v *Verifier) Tree() tlog.Tree {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.tree
+}
 
 // lookup returns the recorded hash for path@vers (vers may end in /go.mod).
 func (v *Verifier) lookup(ctx context.Context, path, vers string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	c := v.current()
-	lines, err := c.Lookup(path, vers)
+	epath, err := module.EscapePath(path)
 	if err != nil {
-		if sec := v.ops.securityError(); sec != "" {
-			return "", fmt.Errorf("checksum database %s: SECURITY ERROR: %s", v.name, sec)
+		return "", err
+	}
+	evers, err := module.EscapeVersion(strings.TrimSuffix(vers, "/go.mod"))
+	if err != nil {
+		return "", err
+	}
+	file := "lookup/" + epath + "@" + evers
+	v.mu.Lock()
+	text, ok := v.records[file]
+	sec := v.sec
+	v.mu.Unlock()
+	if sec != "" {
+		return "", fmt.Errorf("checksum database %s: SECURITY ERROR: %s", v.name, sec)
+	}
+	if !ok {
+		// The shared work runs under the Verifier's context, not one
+		// caller's, so a client going away never fails the others.
+		ch := v.lookups.DoChan(file, func() (any, error) { return v.fetchRecord(file) })
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return "", fmt.Errorf("checksum database %s: looking up %s@%s: %w", v.name, path, vers, r.Err)
+			}
+			text = r.Val.([]byte)
+		case <-ctx.Done():
+			return "", ctx.Err()
 		}
-		v.reset(c) // the next attempt asks again instead of repeating this failure
-		return "", fmt.Errorf("checksum database %s: looking up %s@%s: %w", v.name, path, vers, err)
 	}
 	prefix := path + " " + vers + " "
-	for _, l := range lines {
+	for l := range strings.SplitSeq(string(text), "\n") {
 		if strings.HasPrefix(l, prefix) {
 			return strings.TrimPrefix(l, prefix), nil
 		}
 	}
 	return "", fmt.Errorf("checksum database %s has no record for %s@%s", v.name, path, vers)
+}
+
+// fetchRecord reads a lookup answer and proves its record is in a verified tree.
+func (v *Verifier) fetchRecord(file string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(v.ctx, 30*time.Second)
+	defer cancel()
+	data, err := v.fetch(ctx, file)
+	if err != nil {
+		return nil, err
+	}
+	id, text, treeMsg, err := tlog.ParseRecord(data)
+	if err != nil {
+		return nil, fmt.Errorf("malformed lookup answer: %w", err)
+	}
+	tree := v.Tree()
+	if id >= tree.N {
+		if err := v.moveFor(ctx, id, treeMsg); err != nil {
+			return nil, err
+		}
+		if tree = v.Tree(); id >= tree.N {
+			return nil, fmt.Errorf("record %d is not in the signed tree of size %d that came with it", id, tree.N)
+		}
+	}
+	hashes, err := tlog.TileHashReader(tree, v.tiles).ReadHashes([]int64{tlog.StoredHashIndex(0, id)})
+	if err != nil {
+		return nil, fmt.Errorf("proving record %d in tree %d: %w", id, tree.N, err)
+	}
+	if hashes[0] != tlog.RecordHash(text) {
+		return nil, fmt.Errorf("cannot authenticate record %d data in tree %d: the answer was altered", id, tree.N)
+	}
+	v.mu.Lock()
+	if len(v.records) >= maxRecords {
+		clear(v.records)
+	}
+	v.records[file] = text
+	v.mu.Unlock()
+	return text, nil
+}
+
+// moveFor moves the verified tree forward so that it holds record id. The
+// first tree is the one that came with the record. A later move goes to the
+// database's latest tree, which holds every record published so far, so that
+// one move serves the lookups that follow; or, when latest cannot be read, to
+// the tree that came with the record.
+func (v *Verifier) moveFor(ctx context.Context, id int64, treeMsg []byte) error {
+	v.advance.Lock()
+	defer v.advance.Unlock()
+	cur := v.Tree()
+	if id < cur.N {
+		return nil // another lookup moved it meanwhile
+	}
+	if cur.N == 0 {
+		return v.moveToLocked(treeMsg)
+	}
+	if latest, err := v.fetch(ctx, "latest"); err == nil {
+		if err := v.moveToLocked(latest); err == nil && id < v.Tree().N {
+			return nil
+		}
+	}
+	return v.moveToLocked(treeMsg)
+}
+
+// Warm moves the verified tree to the database's latest, so the first lookups
+// do not wait for the tiles at its edge. Proxies call it when they start.
+func (v *Verifier) Warm(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	latest, err := v.fetch(ctx, "latest")
+	if err != nil {
+		return err
+	}
+	if err := v.moveTo(latest); err != nil {
+		return err
+	}
+	// Read the tiles at the new tree's edge now: every proof passes them.
+	tree := v.Tree()
+	if tree.N == 0 {
+		return nil
+	}
+	_, err = tlog.TileHashReader(tree, v.tiles).ReadHashes([]int64{tlog.StoredHashIndex(0, tree.N-1)})
+	return err
+}
+
+// moveTo makes the signed tree msg the verified tree if it is newer, after
+// proving the verified tree is a prefix of it. A tree that is not is a fork:
+// proof of the database misbehaving; every later lookup then fails.
+func (v *Verifier) moveTo(msg []byte) error {
+	v.advance.Lock()
+	defer v.advance.Unlock()
+	return v.moveToLocked(msg)
+}
+
+// moveToLocked is moveTo with v.advance held.
+func (v *Verifier) moveToLocked(msg []byte) error {
+	n, err := note.Open(msg, note.VerifierList(v.nv))
+	if err != nil {
+		return fmt.Errorf("signed tree head: %w", err)
+	}
+	next, err := tlog.ParseTree([]byte(n.Text))
+	if err != nil {
+		return fmt.Errorf("signed tree head: %w", err)
+	}
+	cur := v.Tree()
+	if next.N <= cur.N {
+		return nil // another lookup moved further meanwhile
+	}
+	if cur.N > 0 {
+		h, err := tlog.TreeHash(cur.N, tlog.TileHashReader(next, v.tiles))
+		if err != nil {
+			return fmt.Errorf("checking tree %d against tree %d: %w", cur.N, next.N, err)
+		}
+		if h != cur.Hash {
+			v.mu.Lock()
+			old := v.treeNote
+			v.sec = fmt.Sprintf("checksum database %s misbehaved: its tree %d does not contain its earlier tree %d (hash %v, the new tree says %v); old tree head:\n%s\nnew tree head:\n%s",
+				v.name, next.N, cur.N, cur.Hash, h, old, msg)
+			sec := v.sec
+			v.mu.Unlock()
+			return fmt.Errorf("SECURITY ERROR: %s", sec)
+		}
+	}
+	v.mu.Lock()
+	v.tree, v.treeNote = next, append([]byte(nil), msg...)
+	v.mu.Unlock()
+	return nil
 }
 
 // Prefetch looks up path@version now, so that a later VerifyMod or VerifyZip
@@ -159,9 +308,8 @@ func (v *Verifier) Prefetch(ctx context.Context, path, version string) {
 }
 
 // CheckLookup verifies the database's record of path@version on its own: the
-// lookup is signed by the database and its record is included in the signed
-// tree (and that tree is consistent with the newest one seen). It checks no
-// file against the record.
+// lookup's record is included in a signed tree the Verifier verified. It
+// checks no file against the record.
 func (v *Verifier) CheckLookup(ctx context.Context, path, version string) error {
 	_, err := v.lookup(ctx, path, version)
 	return err
@@ -208,83 +356,82 @@ func CheckZip(path, version, zipFile string) error {
 	return err
 }
 
-// ops implements x/mod's ClientOps over a Fetch, with an in-memory cache of
-// tiles and lookups and the latest signed tree kept in memory.
-type ops struct {
-	name  string
-	key   []byte
+// tileReader is a tlog.TileReader over a Fetch: tiles are read in parallel,
+// one fetch per tile at a time, and the tiles tlog has authenticated are kept
+// in memory (bounded), so a partial tile is cut from a verified full one
+// without a round trip. A partial tile the server no longer has (the tile
+// has filled since) is cut from the full tile, as the go command does.
+type tileReader struct {
+	ctx   context.Context
 	fetch Fetch
+	group singleflight.Group
 
-	mu     sync.Mutex
-	ctx    context.Context
-	latest []byte
-	cache  map[string][]byte
-	sec    string
+	mu    sync.Mutex
+	saved map[tlog.Tile][]byte
 }
 
-func (o *ops) securityError() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.sec
+// maxTiles bounds the tile memory (8 KiB each at most); it is cleared when full.
+const maxTiles = 2048
+
+func newTileReader(ctx context.Context, fetch Fetch) *tileReader {
+	return &tileReader{ctx: ctx, fetch: fetch, saved: map[tlog.Tile][]byte{}}
 }
 
-func (o *ops) ReadRemote(path string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(o.ctx, 30*time.Second)
-	defer cancel()
-	return o.fetch(ctx, strings.TrimPrefix(path, "/"))
-}
+func (r *tileReader) Height() int { return 8 }
 
-func (o *ops) ReadConfig(file string) ([]byte, error) {
-	if file == "key" {
-		return o.key, nil
+func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	data := make([][]byte, len(tiles))
+	errs := make([]error, len(tiles))
+	var wg sync.WaitGroup
+	for i, t := range tiles {
+		wg.Go(func() { data[i], errs[i] = r.readTile(t) })
 	}
-	if file == o.name+"/latest" {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		return append([]byte(nil), o.latest...), nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	return nil, os.ErrNotExist
+	return data, nil
 }
 
-func (o *ops) WriteConfig(file string, old, new []byte) error {
-	if file != o.name+"/latest" {
-		return fmt.Errorf("unexpected config file %q", file)
+func (r *tileReader) readTile(t tlog.Tile) ([]byte, error) {
+	full := t
+	full.W = 1 << t.H
+	r.mu.Lock()
+	b, ok := r.saved[t]
+	if !ok {
+		if fb, fok := r.saved[full]; fok {
+			b, ok = fb[:t.W*tlog.HashSize], true
+		}
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !bytes.Equal(old, o.latest) {
-		return xsumdb.ErrWriteConflict
-	}
-	o.latest = append([]byte(nil), new...)
-	return nil
-}
-
-// The cache is bounded by clearing it when it grows large: tiles are cheap to
-// fetch again from berth's own store.
-const maxCacheEntries = 4096
-
-func (o *ops) ReadCache(file string) ([]byte, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if b, ok := o.cache[file]; ok {
+	r.mu.Unlock()
+	if ok {
 		return b, nil
 	}
-	return nil, os.ErrNotExist
-}
-
-func (o *ops) WriteCache(file string, data []byte) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.cache) >= maxCacheEntries {
-		o.cache = map[string][]byte{}
+	v, err, _ := r.group.Do(t.Path(), func() (any, error) {
+		ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+		defer cancel()
+		b, err := r.fetch(ctx, t.Path())
+		if err != nil && t != full {
+			if fb, ferr := r.fetch(ctx, full.Path()); ferr == nil && len(fb) >= t.W*tlog.HashSize {
+				return fb[:t.W*tlog.HashSize], nil
+			}
+		}
+		return b, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	o.cache[file] = data
+	return v.([]byte), nil
 }
 
-func (o *ops) Log(string) {}
-
-func (o *ops) SecurityError(msg string) {
-	o.mu.Lock()
-	o.sec = msg
-	o.mu.Unlock()
+// SaveTiles keeps the tiles tlog has authenticated.
+func (r *tileReader) SaveTiles(tiles []tlog.Tile, data [][]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.saved)+len(tiles) > maxTiles {
+		clear(r.saved)
+	}
+	for i, t := range tiles {
+		r.saved[t] = data[i]
+	}
 }

@@ -2,12 +2,19 @@ package sumdb
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	xsumdb "golang.org/x/mod/sumdb"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/berth-dev/berth/internal/testmod"
 )
@@ -96,5 +103,153 @@ func TestVerifierRecoversFromTransientFailure(t *testing.T) {
 	down = false
 	if err := v.VerifyMod(context.Background(), "example.test/m", "v1.0.0", mod); err != nil {
 		t.Fatalf("verification after the database came back: %v", err)
+	}
+}
+
+// memDB is an in-process test checksum database whose records are made up
+// from the module path, reached through a Fetch that counts reads.
+type memDB struct {
+	h     http.Handler
+	reads map[string]int
+}
+
+func newMemDB(t *testing.T, skey string) *memDB {
+	gosum := func(p, v string) ([]byte, error) {
+		return []byte(p + " " + v + " h1:" + p + "=\n" + p + " " + v + "/go.mod h1:" + p + "-mod=\n"), nil
+	}
+	return &memDB{h: xsumdb.NewServer(xsumdb.NewTestServer(skey, gosum)), reads: map[string]int{}}
+}
+
+func (db *memDB) get(_ context.Context, p string) ([]byte, error) {
+	db.reads[p]++
+	w := httptest.NewRecorder()
+	db.h.ServeHTTP(w, httptest.NewRequest("GET", "/"+p, nil))
+	if w.Code != 200 {
+		return nil, fmt.Errorf("%s: %d %s", p, w.Code, w.Body.String())
+	}
+	return w.Body.Bytes(), nil
+}
+
+// TestVerifierProvesAgainstVerifiedTree: an answer carrying an older (or
+// newer) signed tree is proven against the tree already verified when that
+// tree holds its record, so no edge tiles of other trees are read; a record
+// newer than the verified tree moves it forward.
+func TestVerifierProvesAgainstVerifiedTree(t *testing.T) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, "sum.berth.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := newMemDB(t, skey)
+	ctx := context.Background()
+	// Answers as a caching upstream keeps them: each with the tree that was
+	// current when it was first asked. a.test is asked again at the end: its
+	// old record now comes with the newest tree, 3.
+	answers := map[string][]byte{}
+	for _, m := range []string{"a.test/a", "b.test/b", "latest", "c.test/c", "a.test/a"} {
+		p := "lookup/" + m + "@v1.0.0"
+		if m == "latest" {
+			p = m // a latest answer cached at tree 2
+		}
+		b, err := db.get(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers[p] = b
+	}
+	clear(db.reads)
+	fetch := func(ctx context.Context, p string) ([]byte, error) {
+		if b, ok := answers[p]; ok {
+			db.reads[p]++
+			return b, nil
+		}
+		return db.get(ctx, p)
+	}
+	v, err := NewVerifier(ctx, vkey, fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.CheckLookup(ctx, "b.test/b", "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Tree().N; n != 2 {
+		t.Fatalf("verified tree %d, want 2", n)
+	}
+	// Record 0 comes with tree 3 and is proven in tree 2, which holds it:
+	// tree 3 and its edge tiles are not needed.
+	if err := v.CheckLookup(ctx, "a.test/a", "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Tree().N; n != 2 {
+		t.Fatalf("verified tree %d after an old record with a newer tree, want 2", n)
+	}
+	for p := range db.reads {
+		if strings.HasPrefix(p, "tile/") && !strings.HasSuffix(p, ".p/2") {
+			t.Errorf("read %s: an edge tile of a tree other than the verified one", p)
+		}
+	}
+	// A version published later moves the tree forward.
+	if err := v.CheckLookup(ctx, "d.test/d", "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Tree().N; n != 4 {
+		t.Fatalf("verified tree %d after a newer record, want 4", n)
+	}
+	if h, err := v.lookup(ctx, "d.test/d", "v1.0.0/go.mod"); err != nil || h != "h1:d.test/d-mod=" {
+		t.Fatalf("go.mod hash %q %v", h, err)
+	}
+}
+
+// TestVerifierDetectsFork: a database whose newer tree does not contain the
+// tree it signed before is caught, and every later lookup fails.
+func TestVerifierDetectsFork(t *testing.T) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, "sum.berth.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest, forked := newMemDB(t, skey), newMemDB(t, skey)
+	ctx := context.Background()
+	// The same key signs two histories: a.test first in one, b.test first in
+	// the other.
+	forked.get(ctx, "lookup/b.test/b@v1.0.0")
+	db := honest
+	v, _ := NewVerifier(ctx, vkey, func(ctx context.Context, p string) ([]byte, error) { return db.get(ctx, p) })
+	if err := v.CheckLookup(ctx, "a.test/a", "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	db = forked
+	err = v.CheckLookup(ctx, "c.test/c", "v1.0.0")
+	if err == nil || !strings.Contains(err.Error(), "SECURITY ERROR") {
+		t.Fatalf("forked history: %v, want a SECURITY ERROR", err)
+	}
+	db = honest
+	if err := v.CheckLookup(ctx, "a.test/a", "v1.0.0"); err == nil || !strings.Contains(err.Error(), "SECURITY ERROR") {
+		t.Fatalf("after a fork: %v, want every lookup refused", err)
+	}
+}
+
+// TestVerifierWarm: Warm verifies the latest tree and reads its edge tiles,
+// so lookups that follow read only the tiles of their own records.
+func TestVerifierWarm(t *testing.T) {
+	skey, vkey, _ := note.GenerateKey(rand.Reader, "sum.berth.test")
+	db := newMemDB(t, skey)
+	ctx := context.Background()
+	for _, m := range []string{"a.test/a", "b.test/b", "c.test/c"} {
+		db.get(ctx, "lookup/"+m+"@v1.0.0")
+	}
+	v, _ := NewVerifier(ctx, vkey, db.get)
+	if err := v.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Tree().N; n != 3 {
+		t.Fatalf("tree %d after Warm, want 3", n)
+	}
+	clear(db.reads)
+	if err := v.CheckLookup(ctx, "b.test/b", "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	for p := range db.reads {
+		if p != "lookup/b.test/b@v1.0.0" {
+			t.Errorf("after Warm, a lookup read %s", p)
+		}
 	}
 }

@@ -127,6 +127,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 		FetchTimeout: *fetchTimeout,
 		Offline:      *offline,
 		SumDBKey:     sumKey,
+		WarmSumDB:    true,
 		MaxStoreSize: maxBytes,
 		NoSumDB:      noSum,
 		Logger:       log,
