@@ -26,15 +26,18 @@ MC=$(mktemp -d "${MC_BASE:-/dev/shm}/berth-bench-mc.XXXXXX" 2>/dev/null || mktem
 NMODS=$(cd "$GRAPH" && go list -m all | wc -l)
 
 now() { date +%s.%N; }
-# download PROXY MODCACHE -> seconds on stdout
+TIMEFORMAT='%R %U %S'
+# download PROXY MODCACHE -> "wall-seconds client-CPU-seconds" on stdout
 download() {
-  local dir; dir=$(mktemp -d "$OUT/main.XXXX"); cp "$GRAPH"/go.mod "$GRAPH"/go.sum "$GRAPH"/main.go "$dir"
-  local t0; t0=$(now)
-  (cd "$dir" && env GOPROXY="$1" GOMODCACHE="$2" GOFLAGS=-modcacherw GONOSUMDB= GOPRIVATE= GONOPROXY= GOTOOLCHAIN=local \
-     go mod download all) >"$OUT/download.log" 2>&1 || { echo "bench: go mod download through $1 failed:"; cat "$OUT/download.log"; exit 1; }
-  awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f\n", b-a }'
+  local dir t; dir=$(mktemp -d "$OUT/main.XXXX"); cp "$GRAPH"/go.mod "$GRAPH"/go.sum "$GRAPH"/main.go "$dir"
+  t=$( { time (cd "$dir" && env GOPROXY="$1" GOMODCACHE="$2" GOFLAGS=-modcacherw GONOSUMDB= GOPRIVATE= GONOPROXY= GOTOOLCHAIN=local \
+     go mod download all >"$OUT/download.log" 2>&1) ; } 2>&1 ) || { echo "bench: go mod download through $1 failed:" >&2; cat "$OUT/download.log" >&2; exit 1; }
+  echo "$t" | awk '{ printf "%.2f %.2f\n", $1, $2+$3 }'
   rm -rf "$dir"
 }
+TCK=$(getconf CLK_TCK)
+berth_cpu() { awk -v t="$TCK" '{ printf "%.2f\n", ($14+$15)/t }' "/proc/$BPID/stat"; }
+col() { awk -v c="$1" '{ print $c }'; }
 BPID=
 start_berth() { # STORE PORT
   "$OUT/berth" proxy --listen "127.0.0.1:$2" --store "$1" --upstream "$UP" --log-level warn 2>>"$OUT/berth.log" &
@@ -45,20 +48,25 @@ trap 'stop_berth; rm -rf "$MC"' EXIT
 P=$(free_port)
 
 echo "graph: $NMODS modules; upstream: first GOPROXY entry; $ROUNDS interleaved rounds"
-: >"$OUT/cold.direct"; : >"$OUT/cold.berth"; : >"$OUT/warm.file"; : >"$OUT/warm.berth"
+: >"$OUT/cold.direct"; : >"$OUT/cold.berth"; : >"$OUT/warm.file"; : >"$OUT/warm.berth"; : >"$OUT/cpu.cold"; : >"$OUT/cpu.warm"
 for i in $(seq 1 "$ROUNDS"); do
   rm -rf "$MC/mc"; download "$UP" "$MC/mc" >>"$OUT/cold.direct"
   rm -rf "$MC/mc" "$OUT/store"; start_berth "$OUT/store" "$P"
-  download "http://127.0.0.1:$P" "$MC/mc" >>"$OUT/cold.berth"
+  c0=$(berth_cpu); download "http://127.0.0.1:$P" "$MC/mc" >>"$OUT/cold.berth"
+  c1=$(berth_cpu); echo "$c1 - $c0" | bc >>"$OUT/cpu.cold"
   # warm: same store, fresh module caches
   rm -rf "$MC/mc"; download "file://$OUT/store" "$MC/mc" >>"$OUT/warm.file"
-  rm -rf "$MC/mc"; download "http://127.0.0.1:$P" "$MC/mc" >>"$OUT/warm.berth"
+  rm -rf "$MC/mc"; c0=$(berth_cpu); download "http://127.0.0.1:$P" "$MC/mc" >>"$OUT/warm.berth"
+  c1=$(berth_cpu); echo "$c1 - $c0" | bc >>"$OUT/cpu.warm"
   stop_berth
-  echo "round $i: cold direct $(tail -1 "$OUT/cold.direct")s berth $(tail -1 "$OUT/cold.berth")s;" \
-       "warm file:// $(tail -1 "$OUT/warm.file")s berth $(tail -1 "$OUT/warm.berth")s"
+  echo "round $i: cold direct $(tail -1 "$OUT/cold.direct" | col 1)s berth $(tail -1 "$OUT/cold.berth" | col 1)s;" \
+       "warm file:// $(tail -1 "$OUT/warm.file" | col 1)s berth $(tail -1 "$OUT/warm.berth" | col 1)s"
 done
-cd_=$(median <"$OUT/cold.direct"); cb=$(median <"$OUT/cold.berth")
-wf=$(median <"$OUT/warm.file"); wb=$(median <"$OUT/warm.berth")
+cd_=$(col 1 <"$OUT/cold.direct" | median); cb=$(col 1 <"$OUT/cold.berth" | median)
+wf=$(col 1 <"$OUT/warm.file" | median); wb=$(col 1 <"$OUT/warm.berth" | median)
+cd_cpu=$(col 2 <"$OUT/cold.direct" | median); cb_cpu=$(col 2 <"$OUT/cold.berth" | median)
+wf_cpu=$(col 2 <"$OUT/warm.file" | median); wb_cpu=$(col 2 <"$OUT/warm.berth" | median)
+bcold=$(median <"$OUT/cpu.cold"); bwarm=$(median <"$OUT/cpu.warm")
 
 # Storm: 8 cold clients at once through one cold berth.
 rm -rf "$OUT/store" "$MC"/mc*; start_berth "$OUT/store" "$P"
@@ -73,8 +81,25 @@ mods=$(find "$OUT/store" -name '*.mod' | wc -l)
 zipf=$(echo "$metrics" | awk '/^berth_proxy_upstream_fetches_total\{endpoint="zip"/ {s+=$2} END {print s+0}')
 modf=$(echo "$metrics" | awk '/^berth_proxy_upstream_fetches_total\{endpoint="mod"/ {s+=$2} END {print s+0}')
 
+# The floor for the storm: the same 8 clients at once with no proxy at all,
+# reading berth's store as GOPROXY=file://.
+rm -rf "$MC"/mc*
+t0=$(now)
+for c in 1 2 3 4 5 6 7 8; do download "file://$OUT/store" "$MC/mc$c" >/dev/null & done
+wait
+floor=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b-a }')
+# The least CPU verification costs: hashing every zip of the graph once.
+hashcpu=$(cd "$ROOT" && go run ./bench/proxy/hashcost "$OUT/store")
+
 echo
 echo "cold go mod download all ($NMODS modules), median of $ROUNDS: berth ${cb}s, upstream directly ${cd_}s, ratio $(ratio "$cb" "$cd_") (target <= 1.05)"
 echo "warm go mod download all, median of $ROUNDS: berth ${wb}s, GOPROXY=file:// ${wf}s, ratio $(ratio "$wb" "$wf") (target <= 1.05)"
 echo "8 cold clients at once: ${storm}s vs one cold client through berth ${cb}s, ratio $(ratio "$storm" "$cb") (target <= 1.2)"
 echo "  upstream fetches: $zipf for $zips zips, $modf for $mods .mod files (target: one per file)"
+echo
+echo "CPU seconds (medians; $(nproc) cores):"
+echo "  cold: go client ${cb_cpu} through berth, ${cd_cpu} direct; berth ${bcold}"
+echo "  warm: go client ${wb_cpu} through berth, ${wf_cpu} from file://; berth ${bwarm}"
+echo "  hashing every zip of the graph once (what verification must do before a file is released): ${hashcpu}"
+echo "  a cold ratio of 1.05 leaves berth $(awk -v w="$cd_" -v n="$(nproc)" -v c="$cd_cpu" 'BEGIN { printf "%.2f", w*1.05*n - c }') CPU-s of the cores' $(awk -v w="$cd_" -v n="$(nproc)" 'BEGIN { printf "%.2f", w*1.05*n }') if the client used them as it did direct"
+echo "8 clients at once from GOPROXY=file:// (no proxy): ${floor}s, $(ratio "$floor" "$wf") x one file:// client: the floor for the storm ratio"
