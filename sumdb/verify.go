@@ -1,12 +1,12 @@
 // Package sumdb verifies module files against a Go checksum database before
 // berth stores them, and before an imported bundle is accepted.
 //
-// A Verifier is a golang.org/x/mod/sumdb client whose remote reads go through
-// a function the caller provides: the proxy passes one that answers from its
-// store and its upstream's /sumdb/<name>/ endpoints; an air-gap import passes
-// one that reads the checksum data carried in the bundle. Signed tree heads and
-// inclusion proofs are checked by the x/mod client exactly as the go command
-// checks them.
+// A Verifier reads the database through a function the caller provides: the
+// proxy passes one that answers from its store and its upstream's
+// /sumdb/<name>/ endpoints; an air-gap import passes one that reads the
+// checksum data carried in the bundle. Signed tree heads are checked with the
+// database's key (golang.org/x/mod/sumdb/note) and records and tree
+// consistency with golang.org/x/mod/sumdb/tlog, as the go command checks them.
 package sumdb
 
 import (
