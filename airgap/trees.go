@@ -161,7 +161,7 @@ func tileClosure(ctx context.Context, refs []lookupRef, fetch sumdb.Fetch) error
 		return nil
 	}
 	newestFirst(refs)
-	tr := &fetchTiles{ctx: ctx, fetch: fetch, cache: map[tlog.Tile][]byte{}}
+	tr := sumdb.NewTileReader(ctx, fetch)
 	newest := refs[0].tree
 	thrMax := tlog.TileHashReader(newest, tr)
 	trees := map[int64]tlog.Tree{}
@@ -184,45 +184,6 @@ func tileClosure(ctx context.Context, refs []lookupRef, fetch sumdb.Fetch) error
 	}
 	return nil
 }
-
-// fetchTiles is a tlog.TileReader over a Fetch; a partial tile the server no
-// longer has is cut from its full tile, as the go command does.
-type fetchTiles struct {
-	ctx   context.Context
-	fetch sumdb.Fetch
-	cache map[tlog.Tile][]byte
-}
-
-func (r *fetchTiles) Height() int { return 8 }
-
-func (r *fetchTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
-	out := make([][]byte, len(tiles))
-	for i, t := range tiles {
-		if b, ok := r.cache[t]; ok {
-			out[i] = b
-			continue
-		}
-		b, err := r.fetch(r.ctx, t.Path())
-		if err != nil && t.W < 1<<t.H {
-			full := t
-			full.W = 1 << t.H
-			if fb, ferr := r.fetch(r.ctx, full.Path()); ferr == nil && len(fb) >= t.W*tlog.HashSize {
-				b, err = fb[:t.W*tlog.HashSize], nil
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(r.cache) > 4096 {
-			clear(r.cache)
-		}
-		r.cache[t] = b
-		out[i] = b
-	}
-	return out, nil
-}
-
-func (r *fetchTiles) SaveTiles([]tlog.Tile, [][]byte) {}
 
 // bufWriter keeps a small body (checksum data) in memory.
 type bufWriter struct {
