@@ -376,7 +376,9 @@ const maxTiles = 2048
 // NewTileReader returns a tlog.TileReader that reads tiles with fetch, each
 // with a 30-second limit derived from ctx. Use it with tlog.TileHashReader,
 // which authenticates every tile it reads against a signed tree.
-func NewTileReader(ctx context.Context, fetch Fetch) tlog.TileReader { return newTileReader(ctx, fetch) }
+func NewTileReader(ctx context.Context, fetch Fetch) tlog.TileReader {
+	return newTileReader(ctx, fetch)
+}
 
 func newTileReader(ctx context.Context, fetch Fetch) *tileReader {
 	return &tileReader{ctx: ctx, fetch: fetch, saved: map[tlog.Tile][]byte{}}
