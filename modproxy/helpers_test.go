@@ -75,7 +75,9 @@ func startProxy(t *testing.T, upstream, dir string, mod func(*Config)) *testProx
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(px)
+	srv := httptest.NewUnstartedServer(px)
+	srv.Config.ConnContext = ConnContext // as berth proxy runs it: large files corked
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		px.Close()

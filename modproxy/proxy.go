@@ -20,6 +20,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -314,7 +315,22 @@ func serveFile(w http.ResponseWriter, r *http.Request, f store.File, kind Kind, 
 	h.Set("Content-Type", contentType(kind))
 	h.Set("Cache-Control", cacheControl)
 	h.Set("ETag", etagFor(info.Size(), info.ModTime()))
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok && info.Size() >= corkMin && r.Method == http.MethodGet {
+		setCork(c, true)
+		defer setCork(c, false)
+	}
 	http.ServeContent(w, r, "", info.ModTime(), f)
+}
+
+// corkMin is the smallest file sent with TCP_CORK on.
+const corkMin = 256 << 10
+
+type connKey struct{}
+
+// ConnContext is for http.Server.ConnContext: it lets the proxy reach a
+// request's connection to send large files in full segments.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
 }
 
 // serveImmutable answers a request whose answer never changes: from the store,

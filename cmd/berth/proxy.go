@@ -155,6 +155,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	srv := &http.Server{
 		Handler:           mux,
+		ConnContext:       modproxy.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

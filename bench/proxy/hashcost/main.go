@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command hashcost measures the least CPU checksum verification costs for a
 // store: it checks and hashes every module zip in it once, as berth does
 // before it releases a fetched zip (golang.org/x/mod/zip's CheckZip, then the
