@@ -335,7 +335,7 @@ func (v *Verifier) VerifyMod(ctx context.Context, path, version string, gomod []
 
 // VerifyZip checks a module zip file on disk.
 func (v *Verifier) VerifyZip(ctx context.Context, path, version, zipFile string) error {
-	got, err := dirhash.HashZip(zipFile, dirhash.Hash1)
+	got, err := HashZip(zipFile)
 	if err != nil {
 		return fmt.Errorf("hashing %s@%s zip: %w", path, version, err)
 	}
