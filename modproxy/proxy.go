@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 	modzip "golang.org/x/mod/zip"
 	"golang.org/x/sync/singleflight"
 
@@ -83,6 +84,14 @@ type Config struct {
 	// starts, so that the first files to verify do not wait for it. A
 	// long-running server sets it; a batch that may have all it needs does not.
 	WarmSumDB bool
+	// PrefetchLookups looks up, in the background, the checksum-database
+	// records of the requirements of every go.mod fetched from the upstream,
+	// so that when the go command asks for them next (it loads the module
+	// graph a go.mod at a time), their verification needs no round trip.
+	PrefetchLookups bool
+	// PrefetchMinRTT: lookups are made ahead only while upstream lookups
+	// take at least this long on average. 0 means 15ms; negative, always.
+	PrefetchMinRTT time.Duration
 
 	// Logger receives one line per upstream fetch and per error. Default slog.Default().
 	Logger *slog.Logger
@@ -99,7 +108,15 @@ type Proxy struct {
 
 	ctx    context.Context // parent of background fetches; cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // upstream fetches: graceful shutdown waits for them
+	bg     sync.WaitGroup // background work nobody waits for: Close stops it
+
+	// prefetchQ holds module versions whose checksum-database records are
+	// looked up ahead of the clients that will ask for them; nil: none.
+	prefetchQ chan module.Version
+	newestMu  sync.Mutex
+	newest    map[string]string // highest version of each module path seen required
+	lookupRTT time.Duration     // moving average of upstream lookup times
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -149,6 +166,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PrefetchMinRTT == 0 {
+		cfg.PrefetchMinRTT = defaultPrefetchMinRTT
+	}
 	if cfg.MaxFetches <= 0 {
 		cfg.MaxFetches = 64
 	}
@@ -177,9 +197,9 @@ func New(cfg Config) (*Proxy, error) {
 		if cfg.WarmSumDB && !cfg.Offline && !cfg.Fetcher.Chain.Off {
 			// Verify the database's latest tree now, off any client's path:
 			// its edge tiles can take the upstream seconds to produce.
-			p.wg.Add(1)
+			p.bg.Add(1)
 			go func() {
-				defer p.wg.Done()
+				defer p.bg.Done()
 				start := time.Now()
 				if err := v.Warm(ctx); err != nil {
 					if ctx.Err() == nil {
@@ -192,8 +212,96 @@ func New(cfg Config) (*Proxy, error) {
 			}()
 		}
 	}
+	if p.verifier != nil && cfg.PrefetchLookups && !cfg.Offline && !cfg.Fetcher.Chain.Off {
+		p.prefetchQ = make(chan module.Version, prefetchQueue)
+		for range prefetchWorkers {
+			p.bg.Add(1)
+			go p.prefetchLoop()
+		}
+	}
 	p.startEvictor()
 	return p, nil
+}
+
+const (
+	prefetchWorkers = 8    // lookups ahead of clients at once
+	prefetchQueue   = 4096 // more waiting than this are dropped
+	// defaultPrefetchMinRTT is the average lookup time from which looking up
+	// requirements ahead pays: measured with a 40 ms upstream it saved 2.5 s
+	// of a 19 s cold graph download; with a 4 ms one it cost 0.75 s of CPU.
+	defaultPrefetchMinRTT = 15 * time.Millisecond
+)
+
+// noteLookupTime adds one upstream lookup time to the moving average.
+func (p *Proxy) noteLookupTime(d time.Duration) {
+	p.newestMu.Lock()
+	defer p.newestMu.Unlock()
+	if p.lookupRTT == 0 {
+		p.lookupRTT = d
+		return
+	}
+	p.lookupRTT += (d - p.lookupRTT) / 8
+}
+
+// newestRequired records mv as required and reports whether its version is
+// the highest seen required for its path. Minimal version selection keeps the
+// highest, so a lower one is seldom asked for and is not looked up ahead.
+func (p *Proxy) newestRequired(mv module.Version) bool {
+	p.newestMu.Lock()
+	defer p.newestMu.Unlock()
+	if p.newest == nil || len(p.newest) >= 100000 {
+		p.newest = map[string]string{}
+	}
+	if cur, ok := p.newest[mv.Path]; ok && semver.Compare(mv.Version, cur) <= 0 {
+		return false
+	}
+	p.newest[mv.Path] = mv.Version
+	return true
+}
+
+// prefetchLoop looks up queued records until the proxy closes.
+func (p *Proxy) prefetchLoop() {
+	defer p.bg.Done()
+	for {
+		select {
+		case mv := <-p.prefetchQ:
+			p.verifier.Prefetch(p.ctx, mv.Path, mv.Version)
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+// prefetchRequirements queues the lookups of the modules a verified go.mod
+// requires. The queue is bounded; when it is full the rest are skipped (their
+// lookups then happen when they are fetched, as without prefetching).
+func (p *Proxy) prefetchRequirements(gomod []byte) {
+	if p.prefetchQ == nil {
+		return
+	}
+	p.newestMu.Lock()
+	rtt := p.lookupRTT
+	p.newestMu.Unlock()
+	if rtt < p.cfg.PrefetchMinRTT {
+		// A near upstream answers a lookup about as fast as the proxy could
+		// look it up ahead; lookups of versions never asked for would then
+		// cost CPU and gain nothing.
+		return
+	}
+	f, err := modfile.ParseLax("go.mod", gomod, nil)
+	if err != nil {
+		return
+	}
+	for _, r := range f.Require {
+		if !p.checkSum(r.Mod.Path) || !p.newestRequired(r.Mod) {
+			continue
+		}
+		select {
+		case p.prefetchQ <- r.Mod:
+		default:
+			return
+		}
+	}
 }
 
 // Close cancels running upstream fetches (their temporary files are removed)
@@ -201,6 +309,7 @@ func New(cfg Config) (*Proxy, error) {
 func (p *Proxy) Close() error {
 	p.cancel()
 	p.wg.Wait()
+	p.bg.Wait()
 	return nil
 }
 
@@ -507,9 +616,15 @@ func (p *Proxy) fetch(fl *flight, req Request, ups []source.Upstream) {
 	}
 	var upName string
 	written, tmp, err := p.fetchInto(ctx, fl, req, ups, &upName)
+	if err == nil && req.Kind == KindSumDB && strings.Contains(req.Key, "/lookup/") {
+		p.noteLookupTime(time.Since(start))
+	}
 	if err == nil && tmp == nil {
 		// A small body, verified in memory: clients have it; now the disk.
 		fl.complete(nil)
+		if req.Kind == KindMod {
+			p.prefetchRequirements(fl.mem)
+		}
 		p.commitSmall(ctx, req, fl.mem, fl.modTime)
 	} else if err == nil {
 		// Verified: release the held-back bytes to the waiting clients now, and

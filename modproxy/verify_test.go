@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/mod/module"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -113,5 +116,82 @@ func TestPartialTileFromWiderCopy(t *testing.T) {
 	}
 	if resp, _ := get(t, "GET", px.URL+"/sumdb/sum.berth.test/tile/8/0/000.p/7"); resp.StatusCode != 404 {
 		t.Fatalf("a wider tile than any stored: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestPrefetchRequirementLookups: once a go.mod is fetched and verified, the
+// checksum-database records of the modules it requires are looked up before
+// any client asks for them; the client's own fetch then needs no new lookup.
+func TestPrefetchRequirementLookups(t *testing.T) {
+	mods := []testmod.Module{
+		{Path: "example.test/b", Version: "v1.0.0", Files: map[string]string{"b.go": "package b\n"}},
+		{Path: "example.test/c", Version: "v1.2.0", Files: map[string]string{"c.go": "package c\n"}},
+		{Path: "example.test/a", Version: "v1.0.0", Files: map[string]string{"a.go": "package a\n"},
+			Require: []module.Version{{Path: "example.test/b", Version: "v1.0.0"}, {Path: "example.test/c", Version: "v1.2.0"}}},
+	}
+	up := testmod.NewUpstream(t, mods)
+	px := startProxy(t, up.URL(), t.TempDir(), func(c *Config) {
+		c.SumDBKey = up.GOSUMDB()
+		c.PrefetchLookups = true
+		c.PrefetchMinRTT = -1 // this upstream is near: look ahead anyway
+	})
+	lookup := func(m string) int { return up.Count("/sumdb/" + up.SumDBName + "/lookup/" + m) }
+	get := func(p string) {
+		t.Helper()
+		resp, err := http.Get(px.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		}
+	}
+	get("/example.test/a/@v/v1.0.0.mod")
+	for _, m := range []string{"example.test/b@v1.0.0", "example.test/c@v1.2.0"} {
+		deadline := time.Now().Add(10 * time.Second)
+		for lookup(m) == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := lookup(m); n != 1 {
+			t.Fatalf("lookups of %s before any client asked: %d, want 1", m, n)
+		}
+	}
+	get("/example.test/b/@v/v1.0.0.mod")
+	get("/example.test/b/@v/v1.0.0.zip")
+	if n := lookup("example.test/b@v1.0.0"); n != 1 {
+		t.Fatalf("lookups of example.test/b@v1.0.0 after the client's fetch: %d, want still 1", n)
+	}
+}
+
+// TestPrefetchOnlyForSlowLookups: requirements are looked up ahead only once
+// upstream lookups are slow enough on average for it to pay.
+func TestPrefetchOnlyForSlowLookups(t *testing.T) {
+	mods := []testmod.Module{
+		{Path: "example.test/b", Version: "v1.0.0", Files: map[string]string{"b.go": "package b\n"}},
+		{Path: "example.test/a", Version: "v1.0.0", Files: map[string]string{"a.go": "package a\n"},
+			Require: []module.Version{{Path: "example.test/b", Version: "v1.0.0"}}},
+	}
+	up := testmod.NewUpstream(t, mods)
+	px := startProxy(t, up.URL(), t.TempDir(), func(c *Config) {
+		c.SumDBKey = up.GOSUMDB()
+		c.PrefetchLookups = true
+	})
+	gomod := []byte("module example.test/a\n\ngo 1.22\n\nrequire example.test/b v1.0.0\n")
+	lookups := func() int { return up.Count("/sumdb/" + up.SumDBName + "/lookup/example.test/b@v1.0.0") }
+	px.prefetchRequirements(gomod) // no lookup timed yet: a near upstream is assumed
+	time.Sleep(200 * time.Millisecond)
+	if n := lookups(); n != 0 {
+		t.Fatalf("looked up ahead with no slow lookups seen: %d", n)
+	}
+	px.noteLookupTime(40 * time.Millisecond)
+	px.prefetchRequirements(gomod)
+	deadline := time.Now().Add(10 * time.Second)
+	for lookups() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := lookups(); n != 1 {
+		t.Fatalf("lookups ahead with 40 ms lookups: %d, want 1", n)
 	}
 }

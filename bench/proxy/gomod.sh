@@ -11,7 +11,8 @@
 #                                       WARM_EXTRA more warm pairs follow, default 6)
 #
 # This talks to the real upstream: the first entry of `go env GOPROXY` (or
-# $BERTH_BENCH_UPSTREAM). It is a benchmark you run by hand, never part of CI.
+# $BERTH_BENCH_UPSTREAM), through an added latency if BERTH_BENCH_DELAY is set
+# (e.g. 40ms). It is a benchmark you run by hand, never part of CI.
 OUT=${OUT:-$(mktemp -d /tmp/berth-bench-gomod.XXXXXX)}
 source "$(dirname "$0")/lib.sh"
 ROUNDS=${1:-3}
@@ -20,6 +21,18 @@ UP=${BERTH_BENCH_UPSTREAM:-$(go env GOPROXY | sed 's/[,|].*//')}
 case "$UP" in http*) ;; *) echo "bench: first GOPROXY entry $UP is not a proxy URL; set BERTH_BENCH_UPSTREAM"; exit 2;; esac
 curl -fs -o /dev/null --max-time 10 "$UP/golang.org/x/mod/@v/list" || { echo "bench: upstream not reachable; skipping"; exit 0; }
 build_berth
+# BERTH_BENCH_DELAY=40ms puts bench/proxy/delay in front of the upstream, for
+# direct and berth alike: a distant upstream, where clients wait more than they
+# compute.
+DPID=
+if [ -n "${BERTH_BENCH_DELAY:-}" ]; then
+  (cd "$ROOT" && CGO_ENABLED=0 go build -o "$OUT/delay" ./bench/proxy/delay)
+  DP=$(free_port)
+  "$OUT/delay" -listen "127.0.0.1:$DP" -upstream "$UP" -delay "$BERTH_BENCH_DELAY" 2>>"$OUT/delay.log" &
+  DPID=$!
+  UP="http://127.0.0.1:$DP"
+  wait_http "$UP/golang.org/x/mod/@v/list"
+fi
 GRAPH="$ROOT/bench/proxy/graph"
 # The go command extracts every zip into its module cache (about 600 MB of small
 # files for this graph); that disk I/O is the same for every variant and only
@@ -46,10 +59,10 @@ start_berth() { # STORE PORT
   BPID=$!; wait_http "http://127.0.0.1:$2/healthz"
 }
 stop_berth() { [ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null; BPID=; }
-trap 'stop_berth; rm -rf "$MC"' EXIT
+trap 'stop_berth; [ -n "$DPID" ] && kill "$DPID"; rm -rf "$MC"' EXIT
 P=$(free_port)
 
-echo "graph: $NMODS modules; upstream: first GOPROXY entry; $ROUNDS interleaved rounds"
+echo "graph: $NMODS modules; upstream: first GOPROXY entry${BERTH_BENCH_DELAY:+ behind an added ${BERTH_BENCH_DELAY}}; $ROUNDS interleaved rounds"
 : >"$OUT/cold.direct"; : >"$OUT/cold.berth"; : >"$OUT/warm.file"; : >"$OUT/warm.berth"; : >"$OUT/cpu.cold"; : >"$OUT/cpu.warm"
 for i in $(seq 1 "$ROUNDS"); do
   rm -rf "$MC/mc"; download "$UP" "$MC/mc" >>"$OUT/cold.direct"

@@ -70,6 +70,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	nosumdb := f.String("nosumdb", "", "comma-separated module path `patterns` not verified (private modules)\n(default: $GONOSUMDB, else $GOPRIVATE, else their `go env` values)")
 	maxStore := f.String("max-store-size", "", "bound the store's module files to this `size` (e.g. 20GiB, 500MB); least recently\nused module versions are removed first, whole (default: no limit)")
 	offline := f.Bool("offline", false, "serve only what the store holds; answer 404 for the rest")
+	prefetch := f.Bool("prefetch", true, "when a go.mod is fetched, look up the checksum-database records of the modules it\nrequires before clients ask for them: saves a round trip per module when the upstream is\nfar away, costs some lookups of versions never asked for")
 	drain := f.Duration("drain-delay", 5*time.Second, "on SIGTERM, how long /readyz fails before the listener closes,\nso load balancers stop sending new requests first (0: none)")
 	shutdown := f.Duration("shutdown-timeout", 20*time.Second, "after the drain delay, how long running requests and upstream fetches get to finish;\nberth exits within drain + shutdown of the signal: keep that inside the orchestrator's\ngrace period (docker stop: 10s, Kubernetes: 30s)")
 	logFormat := f.String("log-format", "text", "log `format`: text or json")
@@ -120,18 +121,19 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	px, err := modproxy.New(modproxy.Config{
-		Store:        st,
-		Fetcher:      &source.Fetcher{Chain: chain, Client: source.NewClient(reg), UserAgent: "berth/" + versionNumber()},
-		ListTTL:      *listTTL,
-		NegativeTTL:  *negTTL,
-		FetchTimeout: *fetchTimeout,
-		Offline:      *offline,
-		SumDBKey:     sumKey,
-		WarmSumDB:    true,
-		MaxStoreSize: maxBytes,
-		NoSumDB:      noSum,
-		Logger:       log,
-		Registerer:   reg,
+		Store:           st,
+		Fetcher:         &source.Fetcher{Chain: chain, Client: source.NewClient(reg), UserAgent: "berth/" + versionNumber()},
+		ListTTL:         *listTTL,
+		NegativeTTL:     *negTTL,
+		FetchTimeout:    *fetchTimeout,
+		Offline:         *offline,
+		SumDBKey:        sumKey,
+		WarmSumDB:       true,
+		PrefetchLookups: *prefetch,
+		MaxStoreSize:    maxBytes,
+		NoSumDB:         noSum,
+		Logger:          log,
+		Registerer:      reg,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
