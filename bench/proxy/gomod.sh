@@ -98,8 +98,9 @@ bcold=$(median <"$OUT/cpu.cold"); bwarm=$(median <"$OUT/cpu.warm")
 # Storm: 8 cold clients at once through one cold berth.
 rm -rf "$OUT/store" "$MC"/mc*; start_berth "$OUT/store" "$P"
 t0=$(now)
-for c in 1 2 3 4 5 6 7 8; do download "http://127.0.0.1:$P" "$MC/mc$c" >"$OUT/storm.$c" & done
-wait $(jobs -p | grep -v "^$BPID$") 2>/dev/null || true
+pids=()
+for c in 1 2 3 4 5 6 7 8; do download "http://127.0.0.1:$P" "$MC/mc$c" >"$OUT/storm.$c" & pids+=($!); done
+wait "${pids[@]}"
 storm=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b-a }')
 metrics=$(curl -fs "http://127.0.0.1:$P/metrics")
 stop_berth
@@ -112,8 +113,9 @@ modf=$(echo "$metrics" | awk '/^berth_proxy_upstream_fetches_total\{endpoint="mo
 # reading berth's store as GOPROXY=file://.
 rm -rf "$MC"/mc*
 t0=$(now)
-for c in 1 2 3 4 5 6 7 8; do download "file://$OUT/store" "$MC/mc$c" >/dev/null & done
-wait
+pids=()
+for c in 1 2 3 4 5 6 7 8; do download "file://$OUT/store" "$MC/mc$c" >/dev/null & pids+=($!); done
+wait "${pids[@]}"
 floor=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b-a }')
 # The least CPU verification costs: hashing every zip of the graph once.
 hashcpu=$(cd "$ROOT" && go run ./bench/proxy/hashcost "$OUT/store")
