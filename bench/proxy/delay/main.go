@@ -26,14 +26,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "delay: -upstream must be an absolute URL")
 		os.Exit(2)
 	}
-	rp := httputil.NewSingleHostReverseProxy(u)
 	// Keep connections to the upstream open for every client at once: new
 	// TLS handshakes would add latency of their own to parallel clients.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 256
-	rp.Transport = tr
-	director := rp.Director
-	rp.Director = func(r *http.Request) { director(r); r.Host = u.Host }
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Transport: tr,
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(*delay):
