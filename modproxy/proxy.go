@@ -113,10 +113,10 @@ type Proxy struct {
 
 	// prefetchQ holds module versions whose checksum-database records are
 	// looked up ahead of the clients that will ask for them; nil: none.
-	prefetchQ chan module.Version
-	newestMu  sync.Mutex
-	newest    map[string]string // highest version of each module path seen required
-	lookupRTT time.Duration     // moving average of upstream lookup times
+	prefetchQ  chan module.Version
+	prefetchMu sync.Mutex        // guards newest and lookupRTT
+	newest     map[string]string // highest version of each module path seen required
+	lookupRTT  time.Duration     // moving average of upstream lookup times
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -187,6 +187,7 @@ func New(cfg Config) (*Proxy, error) {
 		sumdbBase: map[string]sumdbState{},
 		fetchSem:  make(chan struct{}, cfg.MaxFetches),
 	}
+	online := !cfg.Offline && !cfg.Fetcher.Chain.Off
 	if cfg.SumDBKey != "" {
 		v, err := sumdb.NewVerifier(ctx, cfg.SumDBKey, p.readSumDB)
 		if err != nil {
@@ -194,7 +195,7 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 		p.verifier = v
-		if cfg.WarmSumDB && !cfg.Offline && !cfg.Fetcher.Chain.Off {
+		if cfg.WarmSumDB && online {
 			// Verify the database's latest tree now, off any client's path:
 			// its edge tiles can take the upstream seconds to produce.
 			p.bg.Add(1)
@@ -212,7 +213,7 @@ func New(cfg Config) (*Proxy, error) {
 			}()
 		}
 	}
-	if p.verifier != nil && cfg.PrefetchLookups && !cfg.Offline && !cfg.Fetcher.Chain.Off {
+	if p.verifier != nil && cfg.PrefetchLookups && online {
 		p.prefetchQ = make(chan module.Version, prefetchQueue)
 		for range prefetchWorkers {
 			p.bg.Add(1)
@@ -234,8 +235,8 @@ const (
 
 // noteLookupTime adds one upstream lookup time to the moving average.
 func (p *Proxy) noteLookupTime(d time.Duration) {
-	p.newestMu.Lock()
-	defer p.newestMu.Unlock()
+	p.prefetchMu.Lock()
+	defer p.prefetchMu.Unlock()
 	if p.lookupRTT == 0 {
 		p.lookupRTT = d
 		return
@@ -247,8 +248,8 @@ func (p *Proxy) noteLookupTime(d time.Duration) {
 // the highest seen required for its path. Minimal version selection keeps the
 // highest, so a lower one is seldom asked for and is not looked up ahead.
 func (p *Proxy) newestRequired(mv module.Version) bool {
-	p.newestMu.Lock()
-	defer p.newestMu.Unlock()
+	p.prefetchMu.Lock()
+	defer p.prefetchMu.Unlock()
 	if p.newest == nil || len(p.newest) >= 100000 {
 		p.newest = map[string]string{}
 	}
@@ -279,9 +280,9 @@ func (p *Proxy) prefetchRequirements(gomod []byte) {
 	if p.prefetchQ == nil {
 		return
 	}
-	p.newestMu.Lock()
+	p.prefetchMu.Lock()
 	rtt := p.lookupRTT
-	p.newestMu.Unlock()
+	p.prefetchMu.Unlock()
 	if rtt < p.cfg.PrefetchMinRTT {
 		// A near upstream answers a lookup about as fast as the proxy could
 		// look it up ahead; lookups of versions never asked for would then
@@ -669,9 +670,7 @@ func (p *Proxy) fetch(fl *flight, req Request, ups []source.Upstream) {
 	// table before its clients learn of the failure, so that a client retrying
 	// at once starts a new fetch instead of joining the failed one.
 	p.mu.Lock()
-	if p.flights[req.Key] == fl {
-		delete(p.flights, req.Key)
-	}
+	delete(p.flights, req.Key)
 	p.mu.Unlock()
 	if err != nil {
 		fl.complete(err)

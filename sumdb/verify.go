@@ -244,7 +244,10 @@ func (v *Verifier) Warm(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := v.moveTo(latest); err != nil {
+	v.advance.Lock()
+	err = v.moveToLocked(latest)
+	v.advance.Unlock()
+	if err != nil {
 		return err
 	}
 	// Read the tiles at the new tree's edge now: every proof passes them.
@@ -256,16 +259,10 @@ func (v *Verifier) Warm(ctx context.Context) error {
 	return err
 }
 
-// moveTo makes the signed tree msg the verified tree if it is newer, after
-// proving the verified tree is a prefix of it. A tree that is not is a fork:
-// proof of the database misbehaving; every later lookup then fails.
-func (v *Verifier) moveTo(msg []byte) error {
-	v.advance.Lock()
-	defer v.advance.Unlock()
-	return v.moveToLocked(msg)
-}
-
-// moveToLocked is moveTo with v.advance held.
+// moveToLocked makes the signed tree msg the verified tree if it is newer,
+// after proving the verified tree is a prefix of it. A tree that is not is a
+// fork: proof of the database misbehaving; every later lookup then fails.
+// The caller holds v.advance.
 func (v *Verifier) moveToLocked(msg []byte) error {
 	n, err := note.Open(msg, note.VerifierList(v.nv))
 	if err != nil {
