@@ -13,6 +13,7 @@
 //   - NewBalancer resolves dns:/// and srv:/// targets on an interval and spreads
 //     requests over the endpoints with power-of-two-choices and outlier ejection.
 //   - Health serves liveness and readiness with named, time-limited checks.
-//   - Serve runs an *http.Server and shuts it down gracefully on SIGTERM/SIGINT:
+//   - Serve runs an *http.Server and shuts it down gracefully when its context
+//     ends (main turns SIGTERM/SIGINT into that context with signal.NotifyContext):
 //     unready first, a drain delay, Shutdown with a deadline, then Close.
 package netkit

@@ -132,7 +132,8 @@ func ExampleServe() {
 		fmt.Println(err)
 		return
 	}
-	// Here the context ends the server; in a service, SIGTERM does.
+	// Here cancel ends the server; in a service, main's
+	// signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt) does.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

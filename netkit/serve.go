@@ -7,9 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 )
 
@@ -27,19 +24,24 @@ type ServeOptions struct {
 	Health *Health
 	// Logger receives one line per shutdown step. Default slog.Default().
 	Logger *slog.Logger
-	// Signals that start a graceful shutdown. Default (nil) SIGTERM and SIGINT;
-	// an empty non-nil slice handles no signals (ctx alone ends the server).
-	// A second signal during the drain skips the rest of it.
-	Signals []os.Signal
 }
 
 // Serve serves srv on ln (or on srv.Addr, default ":http", when ln is nil), with
-// TLS when srv.TLSConfig holds certificates, until
-// a signal arrives or ctx is done, then shuts down gracefully: readiness fails
-// first (Health.ShuttingDown), the drain delay passes, srv.Shutdown waits for
-// in-flight requests up to ShutdownTimeout, and srv.Close ends what remains.
-// It returns nil after a clean shutdown, the error of srv.Serve if serving
-// failed, or an error saying Shutdown timed out.
+// TLS when srv.TLSConfig holds certificates, until ctx is done, then shuts down
+// gracefully: readiness fails first (Health.ShuttingDown), the drain delay
+// passes, srv.Shutdown waits for in-flight requests up to ShutdownTimeout, and
+// srv.Close ends what remains. It returns nil after a clean shutdown, the error
+// of srv.Serve if serving failed, or an error saying Shutdown timed out.
+//
+// Serve handles no signals: the end of ctx is its only shutdown request, so the
+// program's main owns SIGTERM and SIGINT in one place, typically with
+//
+//	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+//	defer stop()
+//	context.AfterFunc(ctx, stop) // a second signal ends the process at once
+//
+// Were Serve to listen for signals too, one signal would have two owners and
+// the copy Serve received could be taken for a second signal.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts ServeOptions) error {
 	log := opts.Logger
 	if log == nil {
@@ -56,16 +58,6 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts ServeOpt
 			return err
 		}
 	}
-	sigs := opts.Signals
-	if sigs == nil {
-		sigs = []os.Signal{syscall.SIGTERM, os.Interrupt}
-	}
-	sigc := make(chan os.Signal, 2)
-	if len(sigs) > 0 {
-		signal.Notify(sigc, sigs...)
-		defer signal.Stop(sigc)
-	}
-
 	errc := make(chan error, 1)
 	go func() {
 		if c := srv.TLSConfig; c != nil && (len(c.Certificates) > 0 || c.GetCertificate != nil || c.GetConfigForClient != nil) {
@@ -81,8 +73,6 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts ServeOpt
 			return nil
 		}
 		return err
-	case s := <-sigc:
-		log.Info("shutting down", "reason", "signal", "signal", s.String(), "addr", ln.Addr().String())
 	case <-ctx.Done():
 		log.Info("shutting down", "reason", context.Cause(ctx).Error(), "addr", ln.Addr().String())
 	}
@@ -99,8 +89,6 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts ServeOpt
 		t := time.NewTimer(drain)
 		select {
 		case <-t.C:
-		case s := <-sigc:
-			log.Info("second signal, skipping the drain", "signal", s.String())
 		case err := <-errc:
 			t.Stop()
 			if errors.Is(err, http.ErrServerClosed) {

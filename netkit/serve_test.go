@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -27,7 +26,7 @@ func TestServeGraceful(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		served := make(chan error, 1)
 		go func() {
-			served <- Serve(ctx, srv, ln, ServeOptions{Health: &h, Logger: discardLogger(), Signals: []os.Signal{}})
+			served <- Serve(ctx, srv, ln, ServeOptions{Health: &h, Logger: discardLogger()})
 		}()
 		client := memClient(&n, ClientOptions{Retry: &RetryPolicy{MaxAttempts: 1}})
 		defer client.CloseIdleConnections()
@@ -83,7 +82,7 @@ func TestServeShutdownTimeout(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		served := make(chan error, 1)
 		go func() {
-			served <- Serve(ctx, srv, ln, ServeOptions{DrainDelay: -1, ShutdownTimeout: 2 * time.Second, Logger: discardLogger(), Signals: []os.Signal{}})
+			served <- Serve(ctx, srv, ln, ServeOptions{DrainDelay: -1, ShutdownTimeout: 2 * time.Second, Logger: discardLogger()})
 		}()
 		client := memClient(&n, ClientOptions{Retry: &RetryPolicy{MaxAttempts: 1}})
 		defer client.CloseIdleConnections()

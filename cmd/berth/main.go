@@ -54,8 +54,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
+			// This is berth's one owner of signals (netkit.Serve has none): the
+			// first SIGTERM or SIGINT ends ctx, which each command takes as "stop
+			// gracefully" (the proxy fails readiness and drains). Then the
+			// notification stops, so a second signal ends berth at once.
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			context.AfterFunc(ctx, stop)
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
