@@ -75,37 +75,6 @@ func (e *MismatchError) Error() string {
 		e.Module, e.Version, e.File, e.Got, e.Want)
 }
 
-// ParseGOSUMDB returns the database name and verifier key of a GOSUMDB value
-// ("name+hash+key [url]"). A bare name is accepted only when a key for it is
-// known (KnownKeys).
-func ParseGOSUMDB(v string) (name, key string, err error) {
-	fields := strings.Fields(v)
-	if len(fields) == 0 || fields[0] == "off" {
-		return "", "", errors.New("checksum database is off")
-	}
-	key = fields[0]
-	if !strings.Contains(key, "+") {
-		k, ok := KnownKeys[key]
-		if !ok {
-			return "", "", fmt.Errorf("GOSUMDB %q has no verifier key and none is known for it: give name+hash+key", key)
-		}
-		key = k
-	}
-	verifier, err := note.NewVerifier(key)
-	if err != nil {
-		return "", "", fmt.Errorf("GOSUMDB key %q: %w", key, err)
-	}
-	return verifier.Name(), key, nil
-}
-
-// KnownKeys maps checksum database names to their public verifier keys, as the
-// go command knows them (cmd/go/internal/modfetch/key.go), so that GOSUMDB may
-// name a database without its key; sum.golang.google.cn is an alias.
-var KnownKeys = map[string]string{
-	"sum.golang.org":       "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
-	"sum.golang.google.cn": "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
-}
-
 // NewVerifier returns a Verifier for the database with the given verifier key
 // ("name+hash+key") that reads remote data with fetch. Each read gets a context
 // derived from ctx with a 30-second limit; ctx bounds the Verifier's life.

@@ -16,31 +16,19 @@ import (
 	xsumdb "golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/berth-dev/berth/internal/goenv"
 	"github.com/berth-dev/berth/internal/testmod"
 )
-
-func TestParseGOSUMDB(t *testing.T) {
-	for name := range KnownKeys {
-		n, key, err := ParseGOSUMDB(name)
-		if err != nil || key == "" || n == "" {
-			t.Errorf("ParseGOSUMDB(%q) = %q, %q, %v", name, n, key, err)
-		}
-	}
-	for _, bad := range []string{"", "off", "unknown.example.test", "x+y+z"} {
-		if _, _, err := ParseGOSUMDB(bad); err == nil {
-			t.Errorf("ParseGOSUMDB(%q) succeeded", bad)
-		}
-	}
-}
 
 // TestVerifier checks real module files against a real test checksum database
 // served over HTTP, and a tampered file against it.
 func TestVerifier(t *testing.T) {
 	up := testmod.NewUpstream(t, []testmod.Module{{Path: "example.test/m", Version: "v1.0.0", Files: map[string]string{"m.go": "package m\n"}}})
-	name, key, err := ParseGOSUMDB(up.GOSUMDB())
-	if err != nil || name != up.SumDBName {
-		t.Fatalf("ParseGOSUMDB: %q %v", name, err)
+	db, err := goenv.ParseSumDB(up.GOSUMDB())
+	if err != nil || db.Name != up.SumDBName {
+		t.Fatalf("ParseSumDB: %+v %v", db, err)
 	}
+	name, key := db.Name, db.Key
 	fetch := func(ctx context.Context, p string) ([]byte, error) {
 		req, _ := http.NewRequestWithContext(ctx, "GET", up.URL()+"/sumdb/"+name+"/"+p, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -82,7 +70,7 @@ func TestVerifier(t *testing.T) {
 // database could not be read is asked again next time, not remembered.
 func TestVerifierRecoversFromTransientFailure(t *testing.T) {
 	up := testmod.NewUpstream(t, []testmod.Module{{Path: "example.test/m", Version: "v1.0.0", Files: map[string]string{"m.go": "package m\n"}}})
-	_, key, _ := ParseGOSUMDB(up.GOSUMDB())
+	key := up.GOSUMDB()
 	down := true
 	fetch := func(ctx context.Context, p string) ([]byte, error) {
 		if down {

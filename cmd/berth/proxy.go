@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,13 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/mod/module"
 
+	"github.com/berth-dev/berth/internal/goenv"
 	"github.com/berth-dev/berth/modproxy"
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/netkit"
 	"github.com/berth-dev/berth/store"
-	"github.com/berth-dev/berth/sumdb"
 )
 
 const proxyAbout = `
@@ -197,54 +197,72 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 
 // upstreamChain resolves the upstream list from the flag, else from the
 // user's Go configuration (GOPROXY, go env GOPROXY); offline with no flag
-// means "off". Entries berth cannot use yet (direct) are logged.
+// means "off". The list is parsed as the go command parses GOPROXY, and an
+// error names where the list came from. Entries berth cannot use yet
+// (direct) are logged.
 func upstreamChain(ctx context.Context, flag string, offline bool, log *slog.Logger) (*source.Chain, error) {
-	up := flag
-	if up == "" {
-		if offline {
-			up = "off"
-		} else {
-			var err error
-			if up, err = source.Default(ctx); err != nil {
-				return nil, err
-			}
+	up, from := flag, "--upstream"
+	switch {
+	case up != "":
+	case offline:
+		up = "off"
+	default:
+		vals, origins, err := goenv.Read(ctx, nil, "", "GOPROXY")
+		if err != nil {
+			return nil, fmt.Errorf("no upstream configured: %w; set --upstream or BERTH_UPSTREAM", err)
 		}
+		if up = vals["GOPROXY"]; up == "" {
+			return nil, errors.New("no upstream configured: GOPROXY is empty; set --upstream or BERTH_UPSTREAM")
+		}
+		from = "GOPROXY from " + origins["GOPROXY"].String()
 	}
 	chain, err := source.Parse(up)
 	if err != nil {
-		return nil, fmt.Errorf("--upstream: %w", err)
+		return nil, fmt.Errorf("%s: %w", from, err)
 	}
 	for _, ig := range chain.Ignored {
-		if !strings.HasPrefix(ig, "off") || len(chain.Upstreams) > 0 {
-			log.Warn("upstream entry ignored: berth does not fetch from version control yet", "entry", ig)
-		}
+		log.Warn("upstream entry ignored: berth does not fetch from version control yet", "entry", ig)
 	}
 	return chain, nil
 }
 
 // sumdbConfig resolves the checksum database and the excluded patterns from the
-// flags, else from the user's Go configuration, as the go command would.
+// flags, else from the user's Go configuration, as the go command would:
+// GOSUMDB, and GONOSUMDB defaulting to GOPRIVATE.
 func sumdbConfig(ctx context.Context, flagDB, flagNo string) (key string, noSum func(string) bool, err error) {
-	db := flagDB
+	var names []string
+	if flagDB == "" {
+		names = append(names, "GOSUMDB")
+	}
+	if flagNo == "" {
+		names = append(names, "GONOSUMDB", "GOPRIVATE")
+	}
+	var vals map[string]string
+	var origins map[string]goenv.Origin
+	if len(names) > 0 {
+		// With no go command, what the environment holds is still used.
+		vals, origins, _ = goenv.Read(ctx, nil, "", names...)
+	}
+	db, from := flagDB, "--sumdb"
 	if db == "" {
-		if db, err = source.GoEnv(ctx, "GOSUMDB"); err != nil || db == "" {
+		db, from = vals["GOSUMDB"], "GOSUMDB from "+origins["GOSUMDB"].String()
+		if db == "" {
 			db = "off"
 		}
 	}
-	if db != "off" {
-		if _, key, err = sumdb.ParseGOSUMDB(db); err != nil {
-			return "", nil, fmt.Errorf("--sumdb: %w", err)
-		}
+	sdb, err := goenv.ParseSumDB(db)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", from, err)
 	}
-	patterns := flagNo
-	if patterns == "" {
-		patterns, _ = source.GoEnv(ctx, "GONOSUMDB")
+	if !sdb.Off {
+		key = sdb.Key
 	}
-	if patterns == "" {
-		patterns, _ = source.GoEnv(ctx, "GOPRIVATE")
+	patterns := goenv.Patterns(flagNo)
+	if flagNo == "" {
+		patterns = goenv.NoSumDB(vals)
 	}
 	if patterns != "" {
-		noSum = func(mod string) bool { return module.MatchPrefixPatterns(patterns, mod) }
+		noSum = patterns.Match
 	}
 	return key, noSum, nil
 }

@@ -97,7 +97,7 @@ func TestProxyCommandBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"proxy", "--no-such-flag"}, "", 2, "flag provided but not defined"},
-		{[]string{"proxy", "--upstream", "ftp://x"}, "", 2, "not supported"},
+		{[]string{"proxy", "--upstream", "ftp://x"}, "", 2, "invalid proxy URL scheme (must be https, http, file): ftp://x"},
 		{[]string{"proxy", "--upstream", "direct"}, "", 2, "version control"},
 		{[]string{"proxy", "--upstream", "off", "extra"}, "", 2, "unexpected argument"},
 		{[]string{"proxy", "--upstream", "off"}, "BERTH_LIST_TTL=soon", 2, "BERTH_LIST_TTL"},

@@ -3,8 +3,9 @@
 // the next only when it answers 404 or 410, and an entry followed by "|" falls
 // through on any error; "off" refuses every fetch.
 //
-// The "direct" entry (fetching from version control) is not implemented yet;
-// a list is cut at "direct", which is where the go command stops reading it too.
+// Lists are parsed as the go command parses GOPROXY (internal/goenv). The
+// "direct" entry (fetching from version control) is not implemented yet; a
+// list is cut at "direct", which is where the go command stops reading it too.
 package source
 
 import (
@@ -14,9 +15,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
-	"time"
+
+	"github.com/berth-dev/berth/internal/goenv"
 )
 
 // ErrNotFound is returned (wrapped) when every upstream that was asked answered
@@ -43,69 +44,55 @@ type Chain struct {
 	Ignored []string
 }
 
-// Parse parses a GOPROXY value: entries separated by "," or "|". A bare
-// host[/path] gets https://. Schemes allowed: https, http, file.
+// Parse parses a GOPROXY value with the go command's rules
+// (goenv.ParseProxyList) and its error texts: entries separated by "," or
+// "|", a bare host[/path] gets https://, schemes https, http and file. The
+// list ends at "off" or "direct", as it does for the go command. berth cannot
+// fetch from version control yet, so "direct" and what follows it go to
+// Ignored, and a list that starts with "direct" is an error.
 func Parse(s string) (*Chain, error) {
-	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, errors.New("empty upstream list: set --upstream (a GOPROXY-style list such as 'https://proxy.internal,https://mirror.internal')")
 	}
+	entries, err := goenv.ParseProxyList(s)
+	if err != nil {
+		return nil, err
+	}
 	c := &Chain{}
-	for s != "" {
-		var entry string
-		anyErr := false
-		if i := strings.IndexAny(s, ",|"); i >= 0 {
-			entry, anyErr = s[:i], s[i] == '|'
-			s = s[i+1:]
-		} else {
-			entry, s = s, ""
-		}
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		switch entry {
-		case "off":
-			if len(c.Upstreams) == 0 {
-				c.Off = true
-			}
-			c.Ignored = append(c.Ignored, cutRest("off", s))
+	for _, e := range entries {
+		switch {
+		case e.Off:
+			// What follows "off" is never read, by the go command either.
+			c.Off = len(c.Upstreams) == 0
 			return c, nil
-		case "direct":
-			c.Ignored = append(c.Ignored, cutRest("direct", s))
+		case e.Direct:
+			c.Ignored = append(c.Ignored, cutRest("direct", e.Unread))
 			if len(c.Upstreams) == 0 {
 				return nil, errors.New(`upstream list starts with "direct": berth cannot fetch from version control yet; give it a proxy to fetch from with --upstream or BERTH_UPSTREAM`)
 			}
 			return c, nil
 		}
-		if !strings.Contains(entry, "://") {
-			entry = "https://" + entry
-		}
-		u, err := url.Parse(entry)
+		u, err := url.Parse(e.URL)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %q: %w", entry, err)
+			return nil, err // ParseProxyList has parsed it already
 		}
-		switch u.Scheme {
-		case "http", "https":
-			if u.Host == "" {
-				return nil, fmt.Errorf("upstream %q: no host", entry)
+		if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
+			// The go command accepts it and fails on the first fetch.
+			shown := e.URL
+			if u.User != nil {
+				shown = u.Redacted()
 			}
-		case "file":
-		default:
-			return nil, fmt.Errorf("upstream %q: scheme %q not supported (want https, http or file)", entry, u.Scheme)
+			return nil, fmt.Errorf("invalid proxy URL missing host: %s", shown)
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		u.RawPath = ""
-		c.Upstreams = append(c.Upstreams, Upstream{URL: u, AnyError: anyErr})
-	}
-	if len(c.Upstreams) == 0 {
-		return nil, errors.New("upstream list has no entries")
+		c.Upstreams = append(c.Upstreams, Upstream{URL: u, AnyError: e.FallbackOnError})
 	}
 	return c, nil
 }
 
 func cutRest(entry, rest string) string {
-	if rest == "" {
+	if strings.Trim(rest, " \t\n\r,|") == "" {
 		return entry
 	}
 	return entry + " (and what follows: " + rest + ")"
@@ -143,23 +130,12 @@ func Default(ctx context.Context) (string, error) {
 	return v, nil
 }
 
-// GoEnv returns a Go configuration variable as the go command sees it: the
-// environment if set, else `go env NAME` when a go binary is on PATH.
+// GoEnv returns a Go configuration variable as the go command sees it
+// (goenv.Read): the environment if set and not empty, else `go env NAME`
+// when a go binary is on PATH.
 func GoEnv(ctx context.Context, name string) (string, error) {
-	if v, ok := lookupEnv(name); ok {
-		return strings.TrimSpace(v), nil
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("%s is not set and no go command is on PATH", name)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goBin, "env", name).Output()
-	if err != nil {
-		return "", fmt.Errorf("%s is not set and `go env %s` failed: %w", name, name, err)
-	}
-	return strings.TrimSpace(string(out)), nil
+	vals, _, err := goenv.Read(ctx, lookupEnv, "", name)
+	return vals[name], err
 }
 
 // Fetcher performs requests against a chain.

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -14,27 +16,38 @@ func TestParse(t *testing.T) {
 	tests := []struct {
 		in, want string
 		off      bool
-		ignored  int
-		err      bool
+		ignored  []string
+		err      string // the start of the error, "" for none
 	}{
 		{in: "https://a.test", want: "https://a.test"},
 		{in: "https://a.test,https://b.test|https://c.test", want: "https://a.test,https://b.test|https://c.test"},
 		{in: "a.test/path/", want: "https://a.test/path"},
-		{in: "https://a.test,direct", want: "https://a.test", ignored: 1},
-		{in: "https://a.test,off,https://b.test", want: "https://a.test", ignored: 1},
-		{in: "off", want: "off", off: true, ignored: 1},
+		{in: "localhost:3000", want: "https://localhost:3000"},
+		{in: "https://a.test,direct", want: "https://a.test", ignored: []string{"direct"}},
+		{in: "https://a.test,direct,", want: "https://a.test", ignored: []string{"direct"}},
+		{in: "https://a.test|direct,https://b.test", want: "https://a.test", ignored: []string{"direct (and what follows: https://b.test)"}},
+		// "off" ends the list for the go command too: nothing berth lacks is cut.
+		{in: "https://a.test,off,https://b.test", want: "https://a.test"},
+		{in: "https://a.test,off", want: "https://a.test"},
+		{in: "off", want: "off", off: true},
+		{in: "off,banana", want: "off", off: true},
 		{in: "file:///srv/tree", want: "file:///srv/tree"},
-		{in: "direct", err: true},
-		{in: "", err: true},
-		{in: ",", err: true},
-		{in: "ftp://a.test", err: true},
-		{in: "http://", err: true},
+		{in: "direct", err: `upstream list starts with "direct"`},
+		{in: "", err: "empty upstream list"},
+		{in: ",", err: "GOPROXY list is not the empty string, but contains no entries"},
+		{in: " ", err: "GOPROXY list is not the empty string, but contains no entries"},
+		{in: "banana", err: "invalid proxy URL missing scheme: banana"},
+		{in: "OFF", err: "invalid proxy URL missing scheme: OFF"},
+		{in: "https://a.test,banana", err: "invalid proxy URL missing scheme: banana"},
+		{in: "ftp://a.test", err: "invalid proxy URL scheme (must be https, http, file): ftp://a.test"},
+		{in: "file://host/srv", err: "invalid file:// proxy URL with non-path elements: file://host/srv"},
+		{in: "http://", err: "invalid proxy URL missing host: http://"},
 	}
 	for _, tt := range tests {
 		c, err := Parse(tt.in)
-		if tt.err {
-			if err == nil {
-				t.Errorf("Parse(%q) = %v, want an error", tt.in, c)
+		if tt.err != "" {
+			if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+				t.Errorf("Parse(%q) = %v, %v; want an error %q", tt.in, c, err, tt.err)
 			}
 			continue
 		}
@@ -42,8 +55,8 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q): %v", tt.in, err)
 			continue
 		}
-		if c.String() != tt.want || c.Off != tt.off || len(c.Ignored) != tt.ignored {
-			t.Errorf("Parse(%q) = %q off=%v ignored=%v; want %q off=%v ignored=%d", tt.in, c, c.Off, c.Ignored, tt.want, tt.off, tt.ignored)
+		if c.String() != tt.want || c.Off != tt.off || !slices.Equal(c.Ignored, tt.ignored) {
+			t.Errorf("Parse(%q) = %q off=%v ignored=%q; want %q off=%v ignored=%q", tt.in, c, c.Off, c.Ignored, tt.want, tt.off, tt.ignored)
 		}
 	}
 }
