@@ -363,7 +363,7 @@ func (d *Disk) RemoveTemp(minAge time.Duration) (int, error) {
 		if p == d.root || !IsTemp(e.Name()) {
 			return nil
 		}
-		if newest(p, e).Before(cutoff) {
+		if !newest(p, e).After(cutoff) {
 			if err := os.RemoveAll(p); err != nil {
 				errs = append(errs, err)
 			} else {

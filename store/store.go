@@ -126,7 +126,7 @@ type Walker interface {
 type Cleaner interface {
 	// RemoveTemp removes temporaries not written to for minAge, and returns
 	// how many it removed. Younger ones may belong to a running writer and
-	// are kept.
+	// are kept; minAge 0 removes them all.
 	RemoveTemp(minAge time.Duration) (int, error)
 }
 
@@ -226,6 +226,12 @@ func TempDir(st Store) (string, error) {
 // the name of a store temporary (a file being written, a staging directory,
 // a probe). No key contains such an element.
 func IsTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }
+
+// TempName returns a path element named like a store temporary, with suffix
+// s: IsTemp reports true for it, and CheckKey refuses a key that holds it.
+// It is for tests of key checking, and for files kept beside a store's
+// that its walks must skip.
+func TempName(s string) string { return tempPrefix + s }
 
 // ErrBadKey is returned for a key that is not a clean relative slash path.
 var ErrBadKey = errors.New("invalid store key")
