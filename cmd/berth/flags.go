@@ -19,10 +19,17 @@ type flags struct {
 	about   string
 }
 
+// testHookNewFlags, when set, is given each flag set newFlags makes, so a test
+// can walk the flags a command really defines.
+var testHookNewFlags func(*flag.FlagSet)
+
 // newFlags returns a flag set for "berth <name>"; about is printed at the top of --help
 // and may span several lines (synopsis, description, examples).
 func newFlags(name, about string, stderr io.Writer) *flags {
 	f := &flags{fs: flag.NewFlagSet("berth "+name, flag.ContinueOnError), about: about}
+	if testHookNewFlags != nil {
+		testHookNewFlags(f.fs)
+	}
 	f.fs.SetOutput(stderr)
 	f.fs.Usage = func() {
 		fmt.Fprintln(stderr, strings.TrimSpace(f.about))

@@ -28,17 +28,18 @@ func TestHealthcheck(t *testing.T) {
 	ln.Close()
 
 	for _, tc := range []struct {
-		name string
-		args []string
-		code int
-		want string // in stdout+stderr
+		name   string
+		args   []string
+		code   int
+		stdout string // the whole of stdout
+		stderr string // the start of stderr
 	}{
-		{"healthy", []string{ok.URL + "/healthz"}, 0, "healthy"},
-		{"status", []string{ok.URL + "/bad"}, 1, "http-status (status 503"},
-		{"refused", []string{"--timeout", "2s", refused}, 1, "refused"},
-		{"no url", nil, 2, "want exactly one URL"},
-		{"not http", []string{"ftp://127.0.0.1/"}, 2, "not an http"},
-		{"bad flag", []string{"--nope", ok.URL}, 2, ""},
+		{"healthy", []string{ok.URL + "/healthz"}, 0, "healthy: " + ok.URL + "/healthz: 200 OK\n", ""},
+		{"status", []string{ok.URL + "/bad"}, 1, "", "unhealthy: " + ok.URL + "/bad: http-status (status 503 Service Unavailable)\n"},
+		{"refused", []string{"--timeout", "2s", refused}, 1, "", "unhealthy: " + refused + ": refused ("},
+		{"no url", nil, 2, "", "berth healthcheck: want exactly one URL\nusage: berth healthcheck"},
+		{"not http", []string{"ftp://127.0.0.1/"}, 2, "", `berth healthcheck: "ftp://127.0.0.1/" is not an http or https URL` + "\n"},
+		{"bad flag", []string{"--nope", ok.URL}, 2, "", "flag provided but not defined: -nope\nusage: berth healthcheck"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -46,8 +47,11 @@ func TestHealthcheck(t *testing.T) {
 			if code != tc.code {
 				t.Errorf("exit %d, want %d; stdout %q stderr %q", code, tc.code, out.String(), errb.String())
 			}
-			if !strings.Contains(out.String()+errb.String(), tc.want) {
-				t.Errorf("output %q %q lacks %q", out.String(), errb.String(), tc.want)
+			if out.String() != tc.stdout {
+				t.Errorf("stdout %q, want %q", out.String(), tc.stdout)
+			}
+			if !strings.HasPrefix(errb.String(), tc.stderr) || tc.stderr == "" && errb.Len() > 0 {
+				t.Errorf("stderr %q, want it to start with %q", errb.String(), tc.stderr)
 			}
 		})
 	}

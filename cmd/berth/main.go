@@ -54,19 +54,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			// This is berth's one owner of signals (netkit.Serve has none): the
-			// first SIGTERM or SIGINT ends ctx, which each command takes as "stop
-			// gracefully" (the proxy fails readiness and drains). Then the
-			// notification stops, so a second signal ends berth at once.
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signalContext()
 			defer stop()
-			context.AfterFunc(ctx, stop)
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprintf(stderr, "berth: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// signalContext is berth's one owner of signals (netkit.Serve has none): the
+// first SIGTERM or SIGINT ends the context, which every command takes as "stop
+// gracefully" (the proxy fails readiness and drains). The notification stops
+// before the context ends, so once a command sees it end a second signal has
+// its default action and ends berth at once. stop releases the handler.
+func signalContext() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case s := <-sigc:
+			signal.Stop(sigc)
+			cancel(fmt.Errorf("%v signal received", s))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigc)
+		cancel(context.Canceled)
+		<-done
+	}
 }
 
 func usage(w io.Writer) {

@@ -120,18 +120,6 @@ func TestProxyCommandBadInput(t *testing.T) {
 	}
 }
 
-func TestProxyHelpDocumentsEveryFlag(t *testing.T) {
-	var out bytes.Buffer
-	if code := run([]string{"proxy", "--help"}, io.Discard, &out); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	for _, f := range []string{"--listen", "--store", "--upstream", "--list-ttl", "--negative-ttl", "--fetch-timeout", "--offline", "--drain-delay", "--shutdown-timeout", "--max-store-size", "--sumdb", "--nosumdb", "--log-format", "--log-level", "BERTH_LISTEN", "GOPROXY=file://"} {
-		if !strings.Contains(out.String(), f) {
-			t.Errorf("berth proxy --help does not mention %s", f)
-		}
-	}
-}
-
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"": 0, "1048576": 1 << 20, "500MB": 500e6, "20GiB": 20 << 30, "1.5G": 3 << 29, "64k": 64 << 10} {
 		if got, err := parseSize(in); err != nil || got != want {
