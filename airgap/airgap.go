@@ -1,6 +1,6 @@
 // Package airgap moves Go modules across an air gap with berth.
 //
-// Warm fills a store through a modproxy.Proxy from go.sum, go.mod, `go list -m
+// Warm fills a store through the proxy's core (cache.Cache) from go.sum, go.mod, `go list -m
 // all` output or module@version lists, so every file is fetched, verified and
 // stored exactly as when the go command asks berth for it, together with the
 // checksum database lookups it was verified with.
@@ -27,7 +27,7 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/berth-dev/berth/modproxy"
+	"github.com/berth-dev/berth/modproxy/proto"
 )
 
 // ManifestName is the name of the manifest entry in a bundle.
@@ -94,21 +94,21 @@ func parseKey(key string) (keyInfo, error) {
 			return keyInfo{}, fmt.Errorf("%q: empty, ., .. or reserved path element", key)
 		}
 	}
-	req, err := modproxy.ParsePath("/" + key)
+	req, err := proto.ParsePath("/" + key)
 	if err != nil {
 		return keyInfo{}, fmt.Errorf("%q: %w", key, err)
 	}
 	ki := keyInfo{mod: module.Version{Path: req.Module, Version: req.Version}}
 	switch req.Kind {
-	case modproxy.KindList:
+	case proto.KindList:
 		ki.kind = kindList
-	case modproxy.KindInfo:
+	case proto.KindInfo:
 		ki.kind = kindInfo
-	case modproxy.KindMod:
+	case proto.KindMod:
 		ki.kind = kindMod
-	case modproxy.KindZip:
+	case proto.KindZip:
 		ki.kind = kindZip
-	case modproxy.KindSumDB:
+	case proto.KindSumDB:
 		ki.db, ki.dbPath = req.SumDB, req.SumDBPath
 		switch {
 		case req.SumDBPath == "supported":

@@ -28,8 +28,8 @@ func warmFromGoSum(t *testing.T) *warmed {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	px, st := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
-	res := Warm(context.Background(), WarmConfig{Proxy: px, Store: st, SumDBKey: up.GOSUMDB(), Jobs: 3}, needs.List())
+	px, _ := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
+	res := Warm(context.Background(), WarmConfig{Cache: px.Core(), SumDBKey: up.GOSUMDB(), Jobs: 3}, needs.List())
 	if len(res.Failed) > 0 || res.Fetched != needs.Len() || res.Present != 0 {
 		t.Fatalf("warm: fetched %d present %d of %d, failed %v", res.Fetched, res.Present, needs.Len(), res.Failed)
 	}
@@ -82,8 +82,8 @@ func TestWarmOffline(t *testing.T) {
 	}
 	w := warmFromGoSum(t)
 	before := w.up.Counts()
-	px, st := proxyOver(t, w.dir, w.up.URL(), w.up.GOSUMDB(), false)
-	res := Warm(context.Background(), WarmConfig{Proxy: px, Store: st, SumDBKey: w.up.GOSUMDB()}, w.needs)
+	px, _ := proxyOver(t, w.dir, w.up.URL(), w.up.GOSUMDB(), false)
+	res := Warm(context.Background(), WarmConfig{Cache: px.Core(), SumDBKey: w.up.GOSUMDB()}, w.needs)
 	if res.Fetched != 0 || res.Present != len(w.needs) || len(res.Failed) != 0 || res.Bytes != 0 {
 		t.Fatalf("second warm: %+v", res)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/testmod"
 	"github.com/berth-dev/berth/modproxy"
+	"github.com/berth-dev/berth/modproxy/cache"
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/store"
 )
@@ -56,13 +57,13 @@ func proxyOver(t *testing.T, dir, upstream, sumKey string, offline bool) (*modpr
 	if err != nil {
 		t.Fatal(err)
 	}
-	px, err := modproxy.New(modproxy.Config{
+	px, err := modproxy.New(modproxy.Config{Config: cache.Config{
 		Store:    st,
-		Fetcher:  &source.Fetcher{Chain: chain, Client: source.NewClient(nil)},
+		Source:   &source.Fetcher{Chain: chain, Client: source.NewClient(nil)},
 		SumDBKey: sumKey,
-		Offline:  offline,
+		Offline:  offline || chain.Off,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

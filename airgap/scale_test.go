@@ -33,13 +33,13 @@ func TestScale(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	px, st := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
-	res := Warm(ctx, WarmConfig{Proxy: px, Store: st, SumDBKey: up.GOSUMDB()}, needs.List())
+	px, _ := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
+	res := Warm(ctx, WarmConfig{Cache: px.Core(), SumDBKey: up.GOSUMDB()}, needs.List())
 	if len(res.Failed) > 0 || res.Fetched != len(mods) {
 		t.Fatalf("warm: %+v", res)
 	}
 	t.Logf("warm: %d module versions, %d files, %d bytes in %v", res.Fetched, res.Files, res.Bytes, res.Duration)
-	res = Warm(ctx, WarmConfig{Proxy: px, Store: st, SumDBKey: up.GOSUMDB()}, needs.List())
+	res = Warm(ctx, WarmConfig{Cache: px.Core(), SumDBKey: up.GOSUMDB()}, needs.List())
 	if res.Present != len(mods) {
 		t.Fatalf("re-warm: %+v", res)
 	}

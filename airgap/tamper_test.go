@@ -28,8 +28,8 @@ func bundleOf(t *testing.T) (up *testmod.Upstream, bundle []byte) {
 		}
 	}
 	dir := t.TempDir()
-	px, st := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
-	if res := Warm(context.Background(), WarmConfig{Proxy: px, Store: st, SumDBKey: up.GOSUMDB()}, needs.List()); len(res.Failed) > 0 {
+	px, _ := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
+	if res := Warm(context.Background(), WarmConfig{Cache: px.Core(), SumDBKey: up.GOSUMDB()}, needs.List()); len(res.Failed) > 0 {
 		t.Fatal(res.Failed)
 	}
 	var buf bytes.Buffer
@@ -183,8 +183,8 @@ func TestWarmPreflightFetchesTiles(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	px, st := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
-	if res := Warm(ctx, WarmConfig{Proxy: px, Store: st, SumDBKey: up.GOSUMDB()}, needs.List()); len(res.Failed) > 0 || res.SumDBErr != nil {
+	px, _ := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
+	if res := Warm(ctx, WarmConfig{Cache: px.Core(), SumDBKey: up.GOSUMDB()}, needs.List()); len(res.Failed) > 0 || res.SumDBErr != nil {
 		t.Fatal(res.Failed, res.SumDBErr)
 	}
 	tiles := filepath.Join(dir, "sumdb", up.SumDBName, "tile")
@@ -204,8 +204,8 @@ func TestWarmPreflightFetchesTiles(t *testing.T) {
 		t.Fatalf("import without tiles: %v, want a refusal naming the missing data", err)
 	}
 
-	px, st = proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
-	res := Warm(ctx, WarmConfig{Proxy: px, Store: st, SumDBKey: up.GOSUMDB()}, needs.List())
+	px, _ = proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
+	res := Warm(ctx, WarmConfig{Cache: px.Core(), SumDBKey: up.GOSUMDB()}, needs.List())
 	if res.Fetched != 0 || res.SumDBErr != nil || len(res.Failed) > 0 {
 		t.Fatalf("second warm: %+v", res)
 	}

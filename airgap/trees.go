@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/berth-dev/berth/modproxy/proto"
 	"github.com/berth-dev/berth/sumdb"
 )
 
@@ -98,7 +98,7 @@ func storeLookups(root, db string, nv note.Verifier) ([]lookupRef, error) {
 // store would need and the store lacks are fetched and stored now, while the
 // upstream is reachable.
 func preflight(ctx context.Context, cfg WarmConfig) error {
-	rs, ok := cfg.Store.(interface{ Root() string })
+	rs, ok := cfg.Cache.Store().(interface{ Root() string })
 	if !ok || cfg.SumDBKey == "" {
 		return nil
 	}
@@ -111,26 +111,16 @@ func preflight(ctx context.Context, cfg WarmConfig) error {
 		return err
 	}
 	newestFirst(refs)
-	fetch := func(ctx context.Context, p string) (_ []byte, err error) {
-		defer func() {
-			// The proxy aborts a broken transfer with this panic.
-			if v := recover(); v != nil {
-				if v != http.ErrAbortHandler {
-					panic(v)
-				}
-				err = fmt.Errorf("/sumdb/%s/%s: transfer failed", nv.Name(), p)
-			}
-		}()
-		r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/sumdb/"+nv.Name()+"/"+p, nil)
+	fetch := func(ctx context.Context, p string) ([]byte, error) {
+		r, err := proto.SumDB(nv.Name(), p)
 		if err != nil {
 			return nil, err
 		}
-		w := &bufWriter{discardWriter: discardWriter{h: http.Header{}, code: http.StatusOK}}
-		cfg.Proxy.ServeHTTP(w, r)
-		if w.code != http.StatusOK {
-			return nil, fmt.Errorf("/sumdb/%s/%s: %d %s", nv.Name(), p, w.code, strings.TrimSpace(string(w.msg)))
+		b, err := cfg.Cache.ReadAll(ctx, r)
+		if err != nil {
+			return nil, fmt.Errorf("/sumdb/%s/%s: %w", nv.Name(), p, err)
 		}
-		return w.body, nil
+		return b, nil
 	}
 	v, err := sumdb.NewVerifier(ctx, cfg.SumDBKey, fetch)
 	if err != nil {
@@ -183,17 +173,4 @@ func tileClosure(ctx context.Context, refs []lookupRef, fetch sumdb.Fetch) error
 		}
 	}
 	return nil
-}
-
-// bufWriter keeps a small body (checksum data) in memory.
-type bufWriter struct {
-	discardWriter
-	body []byte
-}
-
-func (w *bufWriter) Write(b []byte) (int, error) {
-	if w.code == http.StatusOK && len(w.body)+len(b) <= 16<<20 {
-		w.body = append(w.body, b...)
-	}
-	return w.discardWriter.Write(b)
 }

@@ -2,11 +2,8 @@ package airgap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,20 +12,18 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/berth-dev/berth/modproxy"
+	"github.com/berth-dev/berth/modproxy/cache"
+	"github.com/berth-dev/berth/modproxy/proto"
 	"github.com/berth-dev/berth/store"
 )
 
 // WarmConfig configures Warm.
 type WarmConfig struct {
-	// Proxy answers GOPROXY requests; Warm sends every request through it in
-	// process, so files are fetched, verified and stored exactly as when the go
-	// command asks berth for them, and waits for its commits. Required; its
-	// store must be Store.
-	Proxy *modproxy.Proxy
-	// Store is the proxy's store; files it already holds are counted as present
-	// and not requested. Required.
-	Store store.Store
+	// Cache is the proxy's core: Warm asks it for every file (Ensure), so
+	// files are fetched, verified and stored exactly as when the go command
+	// asks berth for them, and waits for its commits. Files its store already
+	// holds are counted as present and not requested. Required.
+	Cache *cache.Cache
 	// SumDBKey is the verifier key of the checksum database the proxy verifies
 	// against. The lookup of every checked module version is requested too, and
 	// at the end every lookup in the store is verified the way Import will, so
@@ -128,7 +123,7 @@ func Warm(ctx context.Context, cfg WarmConfig, needs []Need) WarmResult {
 	g.Wait()
 	// The proxy hands a verified body to its client before the file is
 	// durable; wait for those commits, then check every fetched file is there.
-	werr := cfg.Proxy.Wait(ctx)
+	werr := cfg.Cache.Wait(ctx)
 	for i, n := range needs {
 		if errs[i] == nil && fetched[i] {
 			if werr != nil {
@@ -148,7 +143,7 @@ func Warm(ctx context.Context, cfg WarmConfig, needs []Need) WarmResult {
 	}
 	if cfg.SumDBKey != "" && ctx.Err() == nil {
 		res.SumDBErr = preflight(ctx, cfg)
-		if err := cfg.Proxy.Wait(ctx); err != nil && res.SumDBErr == nil {
+		if err := cfg.Cache.Wait(ctx); err != nil && res.SumDBErr == nil {
 			res.SumDBErr = err
 		}
 	}
@@ -164,11 +159,9 @@ func missingFiles(ctx context.Context, cfg WarmConfig, n Need) string {
 		return err.Error()
 	}
 	for _, key := range keys {
-		f, err := cfg.Store.Open(ctx, key)
-		if err != nil {
+		if ok, _ := store.Has(ctx, cfg.Cache.Store(), key); !ok {
 			return key
 		}
-		f.Close()
 	}
 	return ""
 }
@@ -190,72 +183,24 @@ func warmOne(ctx context.Context, cfg WarmConfig, n Need, total *atomic.Int64) (
 		if err := ctx.Err(); err != nil {
 			return fetched, files, err
 		}
-		if f, err := cfg.Store.Open(ctx, key); err == nil {
-			f.Close()
-			continue
-		} else if !errors.Is(err, fs.ErrNotExist) {
+		if ok, err := store.Has(ctx, cfg.Cache.Store(), key); err != nil {
 			return fetched, files, fmt.Errorf("store: %w", err)
+		} else if ok {
+			continue
 		}
-		nb, err := get(ctx, cfg.Proxy, "/"+key)
+		r, err := proto.ParsePath("/" + key)
 		if err != nil {
 			return fetched, files, err
+		}
+		nb, err := cfg.Cache.Ensure(ctx, r)
+		if err != nil {
+			return fetched, files, fmt.Errorf("%s: %w", key, err)
 		}
 		total.Add(nb)
 		fetched = true
 		files++
 	}
 	return fetched, files, nil
-}
-
-// get sends GET path to h and discards the body, counting its bytes. A
-// non-200 answer is an error carrying the handler's one-line explanation.
-func get(ctx context.Context, h http.Handler, path string) (n int64, err error) {
-	defer func() {
-		// The proxy aborts a broken transfer with this panic.
-		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				panic(v)
-			}
-			err = fmt.Errorf("%s: transfer from the upstream failed part way; run again to retry", path)
-		}
-	}()
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return 0, err
-	}
-	w := &discardWriter{h: http.Header{}, code: http.StatusOK}
-	h.ServeHTTP(w, r)
-	if w.code != http.StatusOK {
-		return 0, fmt.Errorf("%s: %d %s", path, w.code, strings.TrimSpace(string(w.msg)))
-	}
-	return w.n, nil
-}
-
-// discardWriter is an http.ResponseWriter that counts a 200 body and keeps the
-// start of an error body; it never holds a module zip in memory.
-type discardWriter struct {
-	h     http.Header
-	code  int
-	wrote bool
-	n     int64
-	msg   []byte
-}
-
-func (w *discardWriter) Header() http.Header { return w.h }
-
-func (w *discardWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.code, w.wrote = code, true
-	}
-}
-
-func (w *discardWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	w.n += int64(len(b))
-	if w.code != http.StatusOK && len(w.msg) < 512 {
-		w.msg = append(w.msg, b[:min(len(b), 512-len(w.msg))]...)
-	}
-	return len(b), nil
 }
 
 func readAllLimit(r io.Reader, limit int64) ([]byte, error) {

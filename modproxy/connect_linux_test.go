@@ -37,7 +37,7 @@ func TestUpstreamConnectTimeout(t *testing.T) {
 		px := startProxy(t, tc.list, storeDir, func(c *Config) {
 			c.SumDBKey = up.GOSUMDB()
 			c.FetchTimeout = 5 * time.Second
-			c.Fetcher = &source.Fetcher{Chain: c.Fetcher.Chain, Client: client()}
+			c.Source.(*source.Fetcher).Client = client()
 		})
 		g := newGoEnv(t, px.URL, up.GOSUMDB())
 		start := time.Now()

@@ -52,7 +52,7 @@ func TestDiskFull(t *testing.T) {
 	// Fill the disk completely: the store reports itself unwritable.
 	filler := filepath.Join(dir, "filler")
 	exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=64k").Run()
-	d := px.cfg.Store.(*store.Disk)
+	d := px.Core().Store().(*store.Disk)
 	if err := d.CheckWritable(); err == nil {
 		t.Fatal("CheckWritable passed on a full disk; /readyz would lie")
 	}

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/module"
 
 	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/modproxy/cache"
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/store"
 )
@@ -67,7 +69,9 @@ func startProxy(t *testing.T, upstream, dir string, mod func(*Config)) *testProx
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	cfg := Config{Store: st, Fetcher: &source.Fetcher{Chain: chain, Client: source.NewClient(nil)}, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	cfg := Config{cache.Config{Store: st, Source: &source.Fetcher{Chain: chain, Client: source.NewClient(nil), Logger: log},
+		Offline: chain.Off, Logger: log}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -156,4 +160,36 @@ func (g *goEnv) try(args ...string) (string, error) {
 		<-done
 		return out.String(), io.ErrNoProgress
 	}
+}
+
+// metric returns the value of the counter or gauge name with the given label
+// pairs ("endpoint", "zip", ...) in reg, or 0 when there is none.
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/berth-dev/berth/internal/bounded"
+	"github.com/berth-dev/berth/modproxy/proto"
 )
 
 // hotMaxFile is the largest immutable file kept in memory; hotBudget bounds the
@@ -19,7 +22,7 @@ const (
 
 type hotEntry struct {
 	body    []byte
-	kind    Kind
+	kind    proto.Kind
 	clen    []string
 	ctype   []string
 	etag    []string
@@ -44,7 +47,7 @@ func (c *hotCache) get(key string) *hotEntry {
 	return e
 }
 
-func (c *hotCache) put(key string, kind Kind, body []byte, modTime time.Time) *hotEntry {
+func (c *hotCache) put(key string, kind proto.Kind, body []byte, modTime time.Time) *hotEntry {
 	e := &hotEntry{
 		body:    body,
 		kind:    kind,
@@ -61,7 +64,7 @@ func (c *hotCache) put(key string, kind Kind, body []byte, modTime time.Time) *h
 		c.bytes -= len(old.body)
 	}
 	for c.bytes+len(body) > hotBudget && len(c.m) > 0 {
-		victim := sampleOldest(c.m, func(e *hotEntry) time.Time { return e.used })
+		victim := bounded.SampleOldest(c.m, func(e *hotEntry) time.Time { return e.used })
 		c.bytes -= len(c.m[victim].body)
 		delete(c.m, victim)
 	}

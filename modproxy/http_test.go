@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/berth-dev/berth/internal/testmod"
 )
@@ -57,7 +56,7 @@ func TestConcurrentMissOneFetch(t *testing.T) {
 	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasSuffix(r.URL.Path, ".zip") {
 			deadline := time.Now().Add(10 * time.Second)
-			for testutil.ToFloat64(px.m.misses.WithLabelValues("zip")) < n && time.Now().Before(deadline) {
+			for metric(t, reg, "berth_proxy_cache_misses_total", "endpoint", "zip") < n && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
 		}
@@ -96,7 +95,11 @@ func TestConcurrentMissOneFetch(t *testing.T) {
 	if c := up.Count("/example.test/big/@v/v1.0.0.zip"); c != 1 {
 		t.Fatalf("upstream fetches of the zip: %d, want 1", c)
 	}
-	if got := testutil.ToFloat64(px.m.upstream.WithLabelValues("zip", "ok")); got != 1 {
+	// The fetch's counters move after its clients have their bytes: wait for it.
+	if err := px.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := metric(t, reg, "berth_proxy_upstream_fetches_total", "endpoint", "zip", "result", "ok"); got != 1 {
 		t.Fatalf("berth_proxy_upstream_fetches_total{zip,ok} = %v, want 1", got)
 	}
 	// And the next request is a hit with a strong ETag and a Content-Length.

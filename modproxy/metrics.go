@@ -5,30 +5,27 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/berth-dev/berth/modproxy/proto"
 )
 
-// metrics are the proxy's Prometheus series. Hits are counted here, not logged.
+// metrics are the client-facing Prometheus series: requests answered, hits,
+// misses and bytes served. Hits are counted here, not logged; fetches from
+// the source are the core's series (package cache).
 type metrics struct {
-	requests       *prometheus.CounterVec // endpoint, code
-	hits           *prometheus.CounterVec // endpoint
-	misses         *prometheus.CounterVec // endpoint
-	upstream       *prometheus.CounterVec // endpoint, result
-	upstreamBytes  prometheus.Counter
-	servedBytes    *prometheus.CounterVec // endpoint
-	stale          *prometheus.CounterVec // endpoint
-	rejected       *prometheus.CounterVec // endpoint, reason
-	inflight       prometheus.Gauge
-	evicted        prometheus.Counter
-	fetchDurations *prometheus.HistogramVec // endpoint
+	requests    *prometheus.CounterVec // endpoint, code
+	hits        *prometheus.CounterVec // endpoint
+	misses      *prometheus.CounterVec // endpoint
+	servedBytes *prometheus.CounterVec // endpoint
 
-	hitsBy   [KindSumDB + 1]prometheus.Counter
-	ok200By  [KindSumDB + 1]prometheus.Counter
-	bytesBy  [KindSumDB + 1]prometheus.Counter
+	hitsBy   [proto.KindSumDB + 1]prometheus.Counter
+	ok200By  [proto.KindSumDB + 1]prometheus.Counter
+	bytesBy  [proto.KindSumDB + 1]prometheus.Counter
 	reqCache sync.Map // reqKey -> prometheus.Counter
 }
 
 // hit counts a cache hit without a label lookup on the hot path.
-func (m *metrics) hit(k Kind) {
+func (m *metrics) hit(k proto.Kind) {
 	if int(k) < len(m.hitsBy) {
 		m.hitsBy[k].Inc()
 		return
@@ -37,7 +34,7 @@ func (m *metrics) hit(k Kind) {
 }
 
 // hotServed counts a request answered from the memory cache.
-func (m *metrics) hotServed(k Kind, get bool, n int) {
+func (m *metrics) hotServed(k proto.Kind, get bool, n int) {
 	m.hitsBy[k].Inc()
 	m.ok200By[k].Inc()
 	if get {
@@ -76,48 +73,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "berth_proxy_cache_misses_total",
 			Help: "Requests that needed an upstream answer (shared fetches count once per request).",
 		}, []string{"endpoint"}),
-		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_proxy_upstream_fetches_total",
-			Help: "Fetches sent to upstreams, by endpoint and result (ok, not_found, error, rejected).",
-		}, []string{"endpoint", "result"}),
-		upstreamBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "berth_proxy_upstream_bytes_total",
-			Help: "Body bytes received from upstreams.",
-		}),
 		servedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "berth_proxy_served_bytes_total",
 			Help: "Body bytes sent to clients, by endpoint.",
 		}, []string{"endpoint"}),
-		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_proxy_stale_served_total",
-			Help: "Mutable answers (list, latest) served from an old copy because every upstream failed.",
-		}, []string{"endpoint"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_proxy_upstream_rejected_total",
-			Help: "Upstream bodies refused and not cached (truncated, too large, invalid zip, wrong version).",
-		}, []string{"endpoint", "reason"}),
-		evicted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "berth_proxy_evicted_versions_total",
-			Help: "Module versions removed from the store to stay under --max-store-size.",
-		}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "berth_proxy_upstream_fetches_in_flight",
-			Help: "Upstream fetches currently running.",
-		}),
-		fetchDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "berth_proxy_upstream_fetch_duration_seconds",
-			Help:    "Time to fetch, verify and commit one upstream file.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
-		}, []string{"endpoint"}),
 	}
-	for k := KindList; k <= KindSumDB; k++ {
+	for k := proto.KindList; k <= proto.KindSumDB; k++ {
 		m.hitsBy[k] = m.hits.WithLabelValues(k.String())
 		m.ok200By[k] = m.requests.WithLabelValues(k.String(), "200")
 		m.bytesBy[k] = m.servedBytes.WithLabelValues(k.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.hits, m.misses, m.upstream, m.upstreamBytes,
-			m.servedBytes, m.stale, m.rejected, m.inflight, m.evicted, m.fetchDurations)
+		reg.MustRegister(m.requests, m.hits, m.misses, m.servedBytes)
 	}
 	return m
 }

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/berth-dev/berth/internal/testmod"
 )
@@ -64,7 +63,7 @@ func TestPoisonedUpstreamRefused(t *testing.T) {
 		}
 	}
 	for _, ep := range []string{"mod", "zip"} {
-		if n := testutil.ToFloat64(px.m.rejected.WithLabelValues(ep, "checksum_mismatch")); n != 1 {
+		if n := metric(t, reg, "berth_proxy_upstream_rejected_total", "endpoint", ep, "reason", "checksum_mismatch"); n != 1 {
 			t.Errorf("rejected{%s,checksum_mismatch} = %v, want 1", ep, n)
 		}
 	}
@@ -162,36 +161,5 @@ func TestPrefetchRequirementLookups(t *testing.T) {
 	get("/example.test/b/@v/v1.0.0.zip")
 	if n := lookup("example.test/b@v1.0.0"); n != 1 {
 		t.Fatalf("lookups of example.test/b@v1.0.0 after the client's fetch: %d, want still 1", n)
-	}
-}
-
-// TestPrefetchOnlyForSlowLookups: requirements are looked up ahead only once
-// upstream lookups are slow enough on average for it to pay.
-func TestPrefetchOnlyForSlowLookups(t *testing.T) {
-	mods := []testmod.Module{
-		{Path: "example.test/b", Version: "v1.0.0", Files: map[string]string{"b.go": "package b\n"}},
-		{Path: "example.test/a", Version: "v1.0.0", Files: map[string]string{"a.go": "package a\n"},
-			Require: []module.Version{{Path: "example.test/b", Version: "v1.0.0"}}},
-	}
-	up := testmod.NewUpstream(t, mods)
-	px := startProxy(t, up.URL(), t.TempDir(), func(c *Config) {
-		c.SumDBKey = up.GOSUMDB()
-		c.PrefetchLookups = true
-	})
-	gomod := []byte("module example.test/a\n\ngo 1.22\n\nrequire example.test/b v1.0.0\n")
-	lookups := func() int { return up.Count("/sumdb/" + up.SumDBName + "/lookup/example.test/b@v1.0.0") }
-	px.prefetchRequirements(gomod) // no lookup timed yet: a near upstream is assumed
-	time.Sleep(200 * time.Millisecond)
-	if n := lookups(); n != 0 {
-		t.Fatalf("looked up ahead with no slow lookups seen: %d", n)
-	}
-	px.noteLookupTime(40 * time.Millisecond)
-	px.prefetchRequirements(gomod)
-	deadline := time.Now().Add(10 * time.Second)
-	for lookups() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := lookups(); n != 1 {
-		t.Fatalf("lookups ahead with 40 ms lookups: %d, want 1", n)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/goenv"
 	"github.com/berth-dev/berth/modproxy"
+	"github.com/berth-dev/berth/modproxy/cache"
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/netkit"
 	"github.com/berth-dev/berth/store"
@@ -120,13 +121,14 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	px, err := modproxy.New(modproxy.Config{
-		Store:           st,
-		Fetcher:         &source.Fetcher{Chain: chain, Client: source.NewClient(reg), UserAgent: "berth/" + versionNumber()},
+	px, err := modproxy.New(modproxy.Config{Config: cache.Config{
+		Store: st,
+		Source: &source.Fetcher{Chain: chain, Client: source.NewClient(reg), UserAgent: "berth/" + versionNumber(),
+			Logger: log},
 		ListTTL:         *listTTL,
 		NegativeTTL:     *negTTL,
 		FetchTimeout:    *fetchTimeout,
-		Offline:         *offline,
+		Offline:         *offline || chain.Off,
 		SumDBKey:        sumKey,
 		WarmSumDB:       true,
 		PrefetchLookups: *prefetch,
@@ -134,7 +136,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 		NoSumDB:         noSum,
 		Logger:          log,
 		Registerer:      reg,
-	})
+	}})
 	if err != nil {
 		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
 		return 1

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/airgap"
-	"github.com/berth-dev/berth/modproxy"
+	"github.com/berth-dev/berth/modproxy/cache"
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/store"
 )
@@ -102,9 +102,9 @@ func runWarm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "berth warm: %v\n", err)
 		return 1
 	}
-	px, err := modproxy.New(modproxy.Config{
+	core, err := cache.New(cache.Config{
 		Store:        st,
-		Fetcher:      &source.Fetcher{Chain: chain, Client: source.NewClient(nil), UserAgent: "berth/" + versionNumber()},
+		Source:       &source.Fetcher{Chain: chain, Client: source.NewClient(nil), UserAgent: "berth/" + versionNumber(), Logger: log},
 		FetchTimeout: *fetchTimeout,
 		SumDBKey:     sumKey,
 		NoSumDB:      noSum,
@@ -114,13 +114,12 @@ func runWarm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "berth warm: %v\n", err)
 		return 1
 	}
-	defer px.Close()
+	defer core.Close()
 
 	list := needs.List()
 	prog := newProgress(stderr, len(list))
 	res := airgap.Warm(ctx, airgap.WarmConfig{
-		Proxy:    px,
-		Store:    st,
+		Cache:    core,
 		SumDBKey: sumKey,
 		NoSumDB:  noSum,
 		Jobs:     *jobs,

@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/internal/goenv"
 )
@@ -147,6 +149,12 @@ type Fetcher struct {
 	Client *http.Client
 	// UserAgent is sent with every request.
 	UserAgent string
+	// Logger receives a line when the checksum databases the chain proxies
+	// are found. Default slog.Default().
+	Logger *slog.Logger
+
+	sumdbOnce sync.Once
+	sumdb     *sumdbFinder
 }
 
 // StatusError is an upstream's answer other than 200.

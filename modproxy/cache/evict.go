@@ -1,4 +1,4 @@
-package modproxy
+package cache
 
 import (
 	"context"
@@ -7,13 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/mod/module"
+	"github.com/berth-dev/berth/modproxy/proto"
+	"github.com/berth-dev/berth/store"
 )
-
-// walker is implemented by stores that can list their files (the disk store).
-type walker interface {
-	Walk(fn func(key string, size int64, mod time.Time)) error
-}
 
 // evictor keeps the store under a size limit by removing whole module
 // versions (.info, .mod and .zip together), least recently used first.
@@ -36,15 +32,8 @@ type evictEntry struct {
 
 // versionPrefix returns "<esc mod>/@v/<esc ver>" for a module file key, or "".
 func versionPrefix(key string) string {
-	if strings.HasPrefix(key, "sumdb/") {
-		return ""
-	}
-	for _, ext := range []string{".zip", ".mod", ".info"} {
-		if strings.HasSuffix(key, ext) && strings.Contains(key, "/@v/") {
-			return strings.TrimSuffix(key, ext)
-		}
-	}
-	return ""
+	vp, _, _, _ := proto.VersionOf(key)
+	return vp
 }
 
 func (e *evictor) add(key string, size int64, used time.Time) {
@@ -82,52 +71,61 @@ func (e *evictor) touch(key string) {
 }
 
 // startEvictor indexes the store in the background and enables eviction.
-func (p *Proxy) startEvictor() {
-	w, ok := p.st.(walker)
-	if !ok || p.cfg.MaxStoreSize <= 0 {
+func (c *Cache) startEvictor() {
+	if c.cfg.MaxStoreSize <= 0 {
 		return
 	}
-	p.evict = &evictor{max: p.cfg.MaxStoreSize, entries: map[string]*evictEntry{}}
-	p.wg.Add(1)
+	if _, ok := c.st.(store.Walker); !ok {
+		c.log.Warn("this store cannot list its keys; --max-store-size is not applied")
+		return
+	}
+	c.evict = &evictor{max: c.cfg.MaxStoreSize, entries: map[string]*evictEntry{}}
+	c.wg.Add(1)
 	go func() {
-		defer p.wg.Done()
+		defer c.wg.Done()
 		type file struct {
 			key  string
 			size int64
 			mod  time.Time
 		}
 		var files []file
-		w.Walk(func(key string, size int64, mod time.Time) { files = append(files, file{key, size, mod}) })
-		p.evict.mu.Lock()
-		for _, f := range files {
-			p.evict.add(f.key, f.size, f.mod)
+		err := store.Walk(c.ctx, c.st, "", func(key string, info store.Info) error {
+			files = append(files, file{key, info.Size, info.ModTime})
+			return nil
+		})
+		if err != nil && c.ctx.Err() == nil {
+			c.log.Warn("eviction: cannot list the store; sizes are counted from new files only", "err", err)
 		}
-		p.evict.ready = true
-		total := p.evict.total
-		p.evict.mu.Unlock()
-		p.log.Info("store indexed for eviction", "module_versions", len(p.evict.entries), "bytes", total, "max", p.cfg.MaxStoreSize)
-		p.evictIfNeeded(p.ctx)
+		c.evict.mu.Lock()
+		for _, f := range files {
+			c.evict.add(f.key, f.size, f.mod)
+		}
+		c.evict.ready = true
+		total := c.evict.total
+		c.evict.mu.Unlock()
+		c.log.Info("store indexed for eviction", "module_versions", len(c.evict.entries), "bytes", total, "max", c.cfg.MaxStoreSize)
+		c.evictIfNeeded(c.ctx)
 	}()
 }
 
 // committed records a new file and evicts if the store is over its limit.
-func (p *Proxy) committed(ctx context.Context, key string, size int64) {
-	if p.evict == nil {
+func (c *Cache) committed(ctx context.Context, key string, size int64) {
+	if c.evict == nil {
 		return
 	}
-	p.evict.mu.Lock()
-	p.evict.add(key, size, time.Now())
-	over := p.evict.ready && p.evict.total > p.evict.max
-	p.evict.mu.Unlock()
+	c.evict.mu.Lock()
+	c.evict.add(key, size, time.Now())
+	over := c.evict.ready && c.evict.total > c.evict.max
+	c.evict.mu.Unlock()
 	if over {
-		p.evictIfNeeded(ctx)
+		c.evictIfNeeded(ctx)
 	}
 }
 
 // evictIfNeeded removes least recently used module versions until the store
 // is at 90% of its limit. Versions being fetched are left alone.
-func (p *Proxy) evictIfNeeded(ctx context.Context) {
-	e := p.evict
+func (c *Cache) evictIfNeeded(ctx context.Context) {
+	e := c.evict
 	e.mu.Lock()
 	if e.total <= e.max {
 		e.mu.Unlock()
@@ -145,25 +143,21 @@ func (p *Proxy) evictIfNeeded(ctx context.Context) {
 	sort.Slice(cands, func(i, j int) bool { return cands[i].ent.used.Before(cands[j].ent.used) })
 	var victims []cand
 	total := e.total
-	p.mu.Lock()
-	for _, c := range cands {
+	for _, cd := range cands {
 		if total <= target {
 			break
 		}
 		busy := false
-		for k := range c.ent.files {
-			if p.flights[k] != nil {
-				busy = true
-			}
+		for k := range cd.ent.files {
+			busy = busy || c.busy(k)
 		}
 		if busy {
 			continue
 		}
-		victims = append(victims, c)
-		total -= c.ent.size
-		delete(e.entries, c.vp)
+		victims = append(victims, cd)
+		total -= cd.ent.size
+		delete(e.entries, cd.vp)
 	}
-	p.mu.Unlock()
 	e.total = total
 	e.mu.Unlock()
 
@@ -171,38 +165,36 @@ func (p *Proxy) evictIfNeeded(ctx context.Context) {
 	lists := map[string][]string{} // list key -> versions to drop
 	for _, v := range victims {
 		for k := range v.ent.files {
-			p.hot.remove(k)
-			if err := p.st.Remove(ctx, k); err != nil {
-				p.log.Warn("eviction: cannot remove a file", "key", k, "err", err)
+			if c.cfg.Removed != nil {
+				c.cfg.Removed(k)
+			}
+			if err := c.st.Remove(ctx, k); err != nil {
+				c.log.Warn("eviction: cannot remove a file", "key", k, "err", err)
 			}
 		}
 		freed += v.ent.size
-		i := strings.LastIndex(v.vp, "/@v/")
-		if ver, err := module.UnescapeVersion(v.vp[i+len("/@v/"):]); err == nil {
-			lists[v.vp[:i]+"/@v/list"] = append(lists[v.vp[:i]+"/@v/list"], ver)
+		for k := range v.ent.files {
+			if _, lk, ver, ok := proto.VersionOf(k); ok {
+				lists[lk] = append(lists[lk], ver)
+				break
+			}
 		}
 	}
 	for lk, drop := range lists {
-		p.dropFromList(ctx, lk, drop)
+		c.dropFromList(ctx, lk, drop)
 	}
 	if len(victims) > 0 {
-		p.m.evicted.Add(float64(len(victims)))
-		p.log.Info("evicted least recently used module versions", "versions", len(victims), "bytes", freed, "store_bytes", total, "max", e.max)
+		c.m.evicted.Add(float64(len(victims)))
+		c.log.Info("evicted least recently used module versions", "versions", len(victims), "bytes", freed, "store_bytes", total, "max", e.max)
 	}
 }
 
 // dropFromList rewrites a stored version list without the given versions, so
-// that what the store lists stays what it has when served offline.
-func (p *Proxy) dropFromList(ctx context.Context, key string, drop []string) {
-	f, err := p.st.Open(ctx, key)
-	if err != nil {
-		return
-	}
-	info, _ := f.Stat()
-	b := make([]byte, info.Size())
-	_, err = f.ReadAt(b, 0)
-	f.Close()
-	if err != nil && info.Size() > 0 {
+// that what the store lists stays what it has when served offline. The list
+// keeps its age: it was not confirmed by an upstream just now.
+func (c *Cache) dropFromList(ctx context.Context, key string, drop []string) {
+	b, modTime, err := c.readStored(ctx, key, maxMutable)
+	if err != nil || b == nil {
 		return
 	}
 	gone := map[string]bool{}
@@ -215,9 +207,5 @@ func (p *Proxy) dropFromList(ctx context.Context, key string, drop []string) {
 			out.WriteString(line + "\n")
 		}
 	}
-	p.saveMutable(ctx, key, []byte(out.String()))
-	// Keep the list's age: it was not confirmed by an upstream just now.
-	if d, ok := p.st.(interface{ Chtimes(string, time.Time) error }); ok {
-		d.Chtimes(key, info.ModTime())
-	}
+	c.put(ctx, key, []byte(out.String()), modTime)
 }

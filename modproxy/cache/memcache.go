@@ -1,8 +1,10 @@
-package modproxy
+package cache
 
 import (
 	"sync"
 	"time"
+
+	"github.com/berth-dev/berth/internal/bounded"
 )
 
 // memCache is a small bounded in-memory cache for mutable answers: @latest,
@@ -47,25 +49,7 @@ func (c *memCache) put(key string, body []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		delete(c.m, sampleOldest(c.m, func(e memEntry) time.Time { return e.at }))
+		delete(c.m, bounded.SampleOldest(c.m, func(e memEntry) time.Time { return e.at }))
 	}
 	c.m[key] = memEntry{body: body, at: time.Now()}
-}
-
-// sampleOldest returns the key of the oldest of up to eight arbitrary entries
-// of m: bounded caches evict with it, keeping memory bounded without the
-// bookkeeping of a full LRU.
-func sampleOldest[V any](m map[string]V, at func(V) time.Time) string {
-	var key string
-	var oldest time.Time
-	i := 0
-	for k, v := range m {
-		if t := at(v); i == 0 || t.Before(oldest) {
-			key, oldest = k, t
-		}
-		if i++; i == 8 {
-			break
-		}
-	}
-	return key
 }

@@ -1,4 +1,4 @@
-package modproxy
+package proto
 
 import (
 	"errors"

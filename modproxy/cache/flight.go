@@ -1,12 +1,14 @@
-package modproxy
+package cache
 
 import (
 	"bytes"
 	"context"
 	"io"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/berth-dev/berth/modproxy/proto"
+	"github.com/berth-dev/berth/store"
 )
 
 // holdBack is how many bytes at the end of a body are withheld from clients
@@ -14,20 +16,20 @@ import (
 // invalid body never reaches a client whole: it sees a broken transfer instead.
 const holdBack = 64 << 10
 
-// flight is one upstream fetch of one immutable file, shared by every client
-// that asks for it while it runs. The body is written to a temporary file in the
-// store; clients stream from that file (ReadAt) as it grows, so memory stays
-// bounded whatever the size and the number of clients.
+// flight is one fetch of one immutable file, shared by every caller that asks
+// for it while it runs. The body is written to the store's Writer for its key;
+// callers stream from it (ReadAt) as it grows, so memory stays bounded
+// whatever the size and the number of callers.
 type flight struct {
 	key  string
-	kind Kind
+	kind proto.Kind
 
 	ready chan struct{} // closed when the upstream answered (size known) or failed
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever written/done change
-	tmp     *os.File
-	size    int64 // from the upstream's Content-Length, -1 if unknown
+	tmp     store.Writer
+	size    int64 // from the source's answer, -1 if unknown
 	written int64
 	done    bool
 	err     error
@@ -35,17 +37,17 @@ type flight struct {
 	started bool
 
 	// mem holds a small body fetched into memory instead of tmp; modTime is
-	// the modification time its committed file will have (for the ETag).
+	// the modification time the committed content will have (the ETag's).
 	mem     []byte
 	modTime time.Time
 }
 
-func newFlight(key string, kind Kind) *flight {
+func newFlight(key string, kind proto.Kind) *flight {
 	return &flight{key: key, kind: kind, ready: make(chan struct{}), changed: make(chan struct{}), size: -1, refs: 1}
 }
 
-// start records the open temporary file and the expected size and wakes waiters.
-func (f *flight) start(tmp *os.File, size int64) {
+// start records the open writer and the expected size and wakes waiters.
+func (f *flight) start(tmp store.Writer, size int64) {
 	f.mu.Lock()
 	f.tmp, f.size, f.started = tmp, size, true
 	f.mu.Unlock()
@@ -71,15 +73,19 @@ func (f *flight) advance(n int) {
 }
 
 // complete marks the flight done with err (nil: the whole body is verified and
-// may be read) and wakes everyone. The first call wins; later ones are ignored.
-// The writer still holds its reference and releases it separately.
-func (f *flight) complete(err error) {
+// may be read, with modification time modTime) and wakes everyone. The first
+// call wins; later ones are ignored. The writer still holds its reference and
+// releases it separately.
+func (f *flight) complete(err error, modTime time.Time) {
 	f.mu.Lock()
 	if f.done {
 		f.mu.Unlock()
 		return
 	}
 	f.done, f.err = true, err
+	if err == nil && f.mem == nil {
+		f.modTime = modTime
+	}
 	close(f.changed)
 	f.changed = make(chan struct{})
 	started := f.started
@@ -135,12 +141,8 @@ func (f *flight) verifiedContent() (io.ReadSeeker, int64, time.Time, bool) {
 	if f.tmp == nil {
 		return nil, 0, time.Time{}, false
 	}
-	info, err := f.tmp.Stat()
-	if err != nil {
-		return nil, 0, time.Time{}, false
-	}
-	// The rename keeps the modification time: the ETag stays the same.
-	return io.NewSectionReader(f.tmp, 0, f.written), f.written, info.ModTime(), true
+	// The commit gives the content this modification time: the ETag stays.
+	return io.NewSectionReader(f.tmp, 0, f.written), f.written, f.modTime, true
 }
 
 // expectedSize returns the size announced by the upstream, or -1.

@@ -1,4 +1,10 @@
-package modproxy
+// Package proto is the GOPROXY protocol's model, in one place: what a request
+// path names (Kind, Request, ParsePath), the store key of each answer in the
+// module cache's own layout (VersionKey, ListKey, LookupKey, VersionOf), the
+// path asked of an upstream, and version lists (ParseList, FormatList). The
+// HTTP face, the proxy's core, eviction and the air-gap tools all use it, so
+// escaping and keys are written once.
+package proto
 
 import (
 	"errors"

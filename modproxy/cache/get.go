@@ -1,0 +1,176 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"sync"
+
+	"github.com/berth-dev/berth/modproxy/proto"
+	"github.com/berth-dev/berth/store"
+)
+
+// smallFile is the largest committed file Get reads into memory rather than
+// handing over open: small immutable files (.info, .mod, checksum lookups,
+// tiles) are most requests of a build, and a caller may keep them in memory.
+const smallFile = 64 << 10
+
+// Get answers r: an immutable file from the store or from the one fetch of
+// its key, a mutable answer (list, @latest, query, the checksum database's
+// latest) from the cache, the source, or stale. The caller must Close the
+// Content. Errors are described in errors.go.
+func (c *Cache) Get(ctx context.Context, r proto.Request) (*Content, error) {
+	switch {
+	case r.Kind == proto.KindSumDB:
+		return c.sumdb(ctx, r)
+	case r.Immutable():
+		return c.immutable(ctx, r)
+	case r.Kind == proto.KindList:
+		return c.list(ctx, r)
+	default: // @latest and .info of a query
+		return c.query(ctx, r)
+	}
+}
+
+// ReadAll returns the whole body of a small answer (checksum data, a go.mod,
+// a list); it is Get followed by Content.ReadAll.
+func (c *Cache) ReadAll(ctx context.Context, r proto.Request) ([]byte, error) {
+	ct, err := c.Get(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer ct.Close()
+	return ct.ReadAll(ctx)
+}
+
+// Ensure makes the store hold the immutable file r, fetching it (verified)
+// when it is missing. It returns the bytes fetched (0 when the store had it).
+// The commit may finish after Ensure returns; Wait waits for it.
+func (c *Cache) Ensure(ctx context.Context, r proto.Request) (int64, error) {
+	if !r.Immutable() || r.Key == "" {
+		return 0, errors.New("cache: Ensure needs an immutable file")
+	}
+	if ok, err := store.Has(ctx, c.st, r.Key); err != nil {
+		return 0, &StoreError{Op: "reading " + r.Key, Err: err}
+	} else if ok {
+		return 0, nil
+	}
+	ct, err := c.Get(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	defer ct.Close()
+	if ct.Hit {
+		return 0, nil
+	}
+	return ct.drain(ctx)
+}
+
+// Touch records a use of key for eviction; a caller answering from its own
+// memory (the HTTP face's hot cache) calls it.
+func (c *Cache) Touch(key string) {
+	if c.evict != nil {
+		c.evict.touch(key)
+	}
+}
+
+// immutable answers a file whose content never changes once it exists.
+func (c *Cache) immutable(ctx context.Context, r proto.Request) (*Content, error) {
+	for {
+		if ct, err := c.openStored(ctx, r); ct != nil || err != nil {
+			return ct, err
+		}
+		if c.cfg.Offline {
+			if r.Kind == proto.KindSumDB {
+				return nil, notFound("%s is not in berth's store and berth is offline", r.UpstreamPath())
+			}
+			return nil, notFound("%s@%s is not in berth's store and berth is offline", r.Module, r.Version)
+		}
+		if msg, ok := c.neg.get(r.UpstreamPath(), c.cfg.NegativeTTL); ok {
+			return nil, &NotFoundError{Reason: string(msg)}
+		}
+		fl, hit := c.join(r)
+		if hit {
+			continue // committed between our miss and join
+		}
+		select {
+		case <-fl.ready:
+		case <-ctx.Done():
+			fl.release()
+			return nil, ctx.Err()
+		}
+		if err := fl.earlyErr(); err != nil {
+			fl.release()
+			return nil, err
+		}
+		ct := &Content{Size: fl.expectedSize(), fl: fl}
+		if rs, size, modTime, ok := fl.verifiedContent(); ok {
+			// Whole and verified; only the commit is left. Answer as from a
+			// hit, with the modification time the commit gives it.
+			ct.rs, ct.Size, ct.ModTime = rs, size, modTime
+		}
+		return ct, nil
+	}
+}
+
+// openStored returns the committed content of r.Key, read into memory when
+// small, nil when the store has none.
+func (c *Cache) openStored(ctx context.Context, r proto.Request) (*Content, error) {
+	f, err := c.st.Open(ctx, r.Key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		c.log.Error("store read failed", "key", r.Key, "err", err)
+		return nil, &StoreError{Op: "cannot read " + r.Key, Err: err}
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &StoreError{Op: "cannot read " + r.Key, Err: err}
+	}
+	c.Touch(r.Key)
+	ct := &Content{Size: info.Size(), ModTime: info.ModTime(), Hit: true}
+	if info.Size() <= smallFile {
+		body := make([]byte, info.Size())
+		_, err := io.ReadFull(f, body)
+		f.Close()
+		if err != nil {
+			return nil, &StoreError{Op: "cannot read " + r.Key, Err: err}
+		}
+		ct.body = body
+		return ct, nil
+	}
+	ct.file = f
+	return ct, nil
+}
+
+// join returns the running flight for r.Key or starts one. hit reports that
+// the key was committed meanwhile and the caller should read the store.
+func (c *Cache) join(r proto.Request) (fl *flight, hit bool) {
+	c.flightsMu.Lock()
+	defer c.flightsMu.Unlock()
+	if fl := c.flights[r.Key]; fl != nil {
+		fl.acquire()
+		return fl, false
+	}
+	if ok, _ := store.Has(context.Background(), c.st, r.Key); ok {
+		return nil, true
+	}
+	fl = newFlight(r.Key, r.Kind)
+	fl.acquire() // the caller's reference; the writer holds the initial one
+	c.flights[r.Key] = fl
+	c.wg.Add(1)
+	go c.fetch(fl, r)
+	return fl, false
+}
+
+// busy reports whether a fetch of key is running.
+func (c *Cache) busy(key string) bool {
+	c.flightsMu.Lock()
+	defer c.flightsMu.Unlock()
+	return c.flights[key] != nil
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}

@@ -1,0 +1,55 @@
+package cache
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the core's Prometheus series: fetches from the source and what
+// became of them. Requests, hits and bytes served are the HTTP face's.
+type metrics struct {
+	upstream       *prometheus.CounterVec // endpoint, result
+	upstreamBytes  prometheus.Counter
+	stale          *prometheus.CounterVec // endpoint
+	rejected       *prometheus.CounterVec // endpoint, reason
+	inflight       prometheus.Gauge
+	evicted        prometheus.Counter
+	fetchDurations *prometheus.HistogramVec // endpoint
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_proxy_upstream_fetches_total",
+			Help: "Fetches sent to upstreams, by endpoint and result (ok, not_found, error, rejected).",
+		}, []string{"endpoint", "result"}),
+		upstreamBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_proxy_upstream_bytes_total",
+			Help: "Body bytes received from upstreams.",
+		}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_proxy_stale_served_total",
+			Help: "Mutable answers (list, latest) served from an old copy because every upstream failed.",
+		}, []string{"endpoint"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_proxy_upstream_rejected_total",
+			Help: "Upstream bodies refused and not cached (truncated, too large, invalid zip, wrong version, checksum mismatch).",
+		}, []string{"endpoint", "reason"}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_proxy_evicted_versions_total",
+			Help: "Module versions removed from the store to stay under --max-store-size.",
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_proxy_upstream_fetches_in_flight",
+			Help: "Upstream fetches currently running.",
+		}),
+		fetchDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "berth_proxy_upstream_fetch_duration_seconds",
+			Help:    "Time to fetch, verify and commit one upstream file.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
+		}, []string{"endpoint"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.upstream, m.upstreamBytes, m.stale, m.rejected, m.inflight, m.evicted, m.fetchDurations)
+	}
+	return m
+}

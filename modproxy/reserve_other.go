@@ -1,9 +1,0 @@
-//go:build !linux
-
-package modproxy
-
-import "os"
-
-// reserve is a no-op where fallocate is not available; a full disk shows as a
-// failed write instead.
-func reserve(*os.File, int64) error { return nil }
