@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -163,24 +164,70 @@ func TestRetryStopsWhenCanceled(t *testing.T) {
 	})
 }
 
+// TestRetryRefusedThenUp: a service that refuses connections while it starts
+// is reached by the retries once it listens, and the refusals are not the
+// caller's error; if it listens only after the last attempt, the caller gets
+// the refusal, classified. The service comes up at a refused dial, so the
+// outcome does not hang on the jitter.
 func TestRetryRefusedThenUp(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var n memnet.Network
-		client := memClient(&n, ClientOptions{Retry: &RetryPolicy{MaxAttempts: 5, BaseDelay: time.Second}})
-		defer client.CloseIdleConnections()
-		// The server comes up 3s after the first attempt was refused.
-		time.AfterFunc(3*time.Second, func() {
-			memServer(t, &n, "svc:80", &counter{fn: status(200, "")})
+	const attempts = 4
+	for _, tc := range []struct {
+		upAfter int // the service listens after this many refused dials
+		ok      bool
+	}{
+		{1, true},
+		{attempts - 1, true},
+		{attempts, false},
+	} {
+		t.Run(fmt.Sprintf("up after %d refusals", tc.upAfter), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n memnet.Network
+				srv := &counter{fn: status(200, "")}
+				var dials, refused atomic.Int64
+				client := NewClient(ClientOptions{
+					Retry: &RetryPolicy{MaxAttempts: attempts, BaseDelay: time.Second},
+					DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+						dials.Add(1)
+						c, err := n.DialContext(ctx, network, addr)
+						if err != nil && Classify(err).Kind == KindRefused && refused.Add(1) == int64(tc.upAfter) {
+							memServer(t, &n, "svc:80", srv)
+						}
+						return c, err
+					},
+				})
+				defer client.CloseIdleConnections()
+				start := time.Now()
+				resp, err := client.Get("http://svc:80/")
+				if !tc.ok {
+					if err == nil {
+						resp.Body.Close()
+						t.Fatalf("got %s although the service listened only after the last attempt", resp.Status)
+					}
+					if k := Classify(err).Kind; k != KindRefused {
+						t.Errorf("err %v classified %s, want %s", err, k, KindRefused)
+					}
+					if d := dials.Load(); d != attempts {
+						t.Errorf("%d dials, want %d (every attempt)", d, attempts)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("service up after %d refusals, %d attempts allowed: %v", tc.upAfter, attempts, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("status %d, want 200", resp.StatusCode)
+				}
+				if d, r := dials.Load(), srv.n.Load(); d != int64(tc.upAfter)+1 || r != 1 {
+					t.Errorf("%d dials and %d requests served, want %d and 1", d, r, tc.upAfter+1)
+				}
+				// Full jitter: the waits are below the ceilings 1s, 2s, 4s, ...
+				if took, ceil := time.Since(start), time.Second<<tc.upAfter-time.Second; took >= ceil {
+					t.Errorf("took %v, want under %v (the backoff ceilings)", took, ceil)
+				}
+			})
 		})
-		resp, err := client.Get("http://svc:80/")
-		if err == nil {
-			resp.Body.Close()
-		}
-		// Backoff ceilings 1s+2s+4s+8s = 15s: enough unless the jitter is very unlucky.
-		if err != nil && Classify(err).Kind != KindRefused {
-			t.Fatalf("err %v, want success or refused", err)
-		}
-	})
+	}
 }
 
 func TestRetryBudget(t *testing.T) {
