@@ -1,27 +1,13 @@
 package doctor
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
-)
-
-// Finding layers: a lower layer explains failures in higher ones.
-const (
-	layerNet = iota
-	layerConfig
-	layerDNSServer
-	layerDNSName
-	layerProxy
-	layerTCP
-	layerTLS
-	layerHTTP
-	layerGoproxy
-	layerLocal
 )
 
 type analysis struct {
@@ -31,9 +17,28 @@ type analysis struct {
 	byKey    map[string]*Finding
 	// sumdbRoot is the network failure on the direct checksum-database path.
 	sumdbRoot *Finding
+	// folded records what fold moved, for the tests.
+	folded []folding
 }
 
-func (a *analysis) add(f Finding) *Finding {
+// folding is one finding fold moved under a root.
+type folding struct{ root, absorbed id }
+
+// add records a finding of the catalog's id: it fills the layer, and the
+// severity, cause and fix the check left empty, from the catalog. A finding
+// with the id and key of an earlier one is merged into it.
+func (a *analysis) add(fid id, f Finding) *Finding {
+	s := specs[fid]
+	f.ID, f.layer = string(fid), s.layer
+	if f.Severity == "" {
+		f.Severity = s.severities[0]
+	}
+	if f.Cause == "" {
+		f.Cause = s.cause
+	}
+	if f.Fix == nil {
+		f.Fix = slices.Clone(s.fix)
+	}
 	key := f.ID + "|" + f.key
 	if ex, ok := a.byKey[key]; ok {
 		ex.Targets = appendUniq(ex.Targets, f.Targets...)
@@ -48,18 +53,15 @@ func (a *analysis) add(f Finding) *Finding {
 		}
 		return ex
 	}
-	if f.Fix == nil {
-		f.Fix = fixes[f.ID]
-	}
 	nf := &f
 	a.findings = append(a.findings, nf)
 	a.byKey[key] = nf
 	return nf
 }
 
-func (a *analysis) get(id string) *Finding {
+func (a *analysis) get(fid id) *Finding {
 	for _, f := range a.findings {
-		if f.ID == id {
+		if f.ID == string(fid) {
 			return f
 		}
 	}
@@ -79,8 +81,9 @@ outer:
 	return s
 }
 
-// analyse turns facts and probes into findings, root causes first.
-func analyse(r *Report, o *Options) {
+// analyse turns facts and probes into findings, root causes first. The
+// analysis is returned for the tests.
+func analyse(r *Report, o *Options) *analysis {
 	a := &analysis{r: r, o: o, byKey: map[string]*Finding{}}
 	a.factChecks()
 	byTarget := map[string][]Probe{}
@@ -110,6 +113,7 @@ func analyse(r *Report, o *Options) {
 		}
 		r.Findings = append(r.Findings, *f)
 	}
+	return a
 }
 
 func (a *analysis) needsDNS() bool {
@@ -135,9 +139,8 @@ func (a *analysis) factChecks() {
 		for _, i := range f.Interfaces {
 			ev = append(ev, fmt.Sprintf("interface %s up=%v addrs=%v", i.Name, i.Up, i.Addrs))
 		}
-		a.add(Finding{ID: "net.no-route", Severity: SevError, layer: layerNet,
+		a.add(idNetNoRoute, Finding{Severity: SevError,
 			Summary:  "no network: only the loopback interface exists",
-			Cause:    "The container has no interface besides lo, as with docker run --network none, so every connection fails with \"network is unreachable\".",
 			Evidence: append(ev, fmt.Sprintf("default route: %v", f.DefaultRoute))})
 	}
 	// dns.no-nameserver
@@ -148,17 +151,15 @@ func (a *analysis) factChecks() {
 				sev = SevError
 			}
 		}
-		a.add(Finding{ID: "dns.no-nameserver", Severity: sev, layer: layerConfig,
+		a.add(idDNSNoNameserver, Finding{Severity: sev,
 			Summary: "resolv.conf names no usable nameserver; Go falls back to 127.0.0.1:53 and [::1]:53",
-			Cause:   "Without a valid \"nameserver <IP>\" line Go queries the container's own loopback, where nothing usually answers DNS.",
 			Evidence: append([]string{"/etc/resolv.conf: " + f.ResolvConfRead, fmt.Sprintf("lines read: %d", f.ResolvConf.Lines)},
 				prefixAll("ignored nameserver ", f.ResolvConf.Ignored)...)})
 	}
 	// resolver.cgo-fallback
 	if len(f.Resolver.CgoReasons) > 0 {
-		a.add(Finding{ID: "resolver.cgo-fallback", Severity: SevWarn, layer: layerConfig,
+		a.add(idResolverCgo, Finding{Severity: SevWarn,
 			Summary:  "a cgo-enabled Go program would resolve names through libc here, not Go's resolver",
-			Cause:    "Go hands lookups to the C library when resolv.conf or nsswitch.conf has something it does not implement; a CGO_ENABLED=0 binary (like berth) ignores it, so the app and this report may disagree.",
 			Evidence: f.Resolver.CgoReasons})
 	}
 	// tls.no-roots
@@ -186,34 +187,30 @@ func (a *analysis) factChecks() {
 			}
 			ev = append(ev, s)
 		}
-		a.add(Finding{ID: "tls.no-roots", Severity: sev, layer: layerConfig,
+		a.add(idTLSNoRoots, Finding{Severity: sev,
 			Summary:  "no trusted CA certificates: every HTTPS connection will fail with \"certificate signed by unknown authority\"",
-			Cause:    "None of the CA bundle files or directories crypto/x509 reads exists or holds a certificate (typical of FROM scratch and distroless-static images without ca-certificates).",
 			Evidence: ev})
 	}
 	// proxy.malformed
 	for _, m := range f.Proxy.Malformed {
-		a.add(Finding{ID: "proxy.malformed", Severity: SevError, layer: layerConfig, key: m,
+		a.add(idProxyMalformed, Finding{Severity: SevError, key: m,
 			Summary:  "a proxy variable is malformed: Go ignores it or reads it as another host, without any error",
-			Cause:    "net/http drops a proxy value that does not parse as a URL (even with http:// prepended) without any error, so requests bypass the proxy.",
 			Evidence: []string{m}})
 	}
 	if f.Proxy.CGI && f.Proxy.HTTPProxy != "" {
-		a.add(Finding{ID: "proxy.cgi", Severity: SevWarn, layer: layerConfig,
+		a.add(idProxyCGI, Finding{Severity: SevWarn,
 			Summary:  "REQUEST_METHOD is set: Go refuses HTTP_PROXY for http:// URLs",
-			Cause:    "net/http treats a process with REQUEST_METHOD as a CGI script and ignores HTTP_PROXY (golang.org/s/cgihttpproxy).",
 			Evidence: []string{"REQUEST_METHOD=" + a.o.getenv("REQUEST_METHOD")}, Fix: []string{"Unset REQUEST_METHOD in the container environment."}})
 	}
 	for _, ig := range f.Proxy.Ignored {
-		a.add(Finding{ID: "proxy.ignored", Severity: SevInfo, layer: layerConfig, key: ig,
-			Summary: "a proxy variable other tools use is ignored by Go", Cause: "Go reads HTTP_PROXY/HTTPS_PROXY/NO_PROXY (uppercase first) and never ALL_PROXY.",
+		a.add(idProxyIgnored, Finding{Severity: SevInfo, key: ig,
+			Summary:  "a proxy variable other tools use is ignored by Go",
 			Evidence: []string{ig}, Fix: []string{"Set HTTPS_PROXY (uppercase) to the proxy Go should use."}})
 	}
 	// resources.gomemlimit-unset
 	if f.Limits.MemoryLimit > 0 && f.Limits.GOMEMLIMITEnv == "" {
-		a.add(Finding{ID: "resources.gomemlimit-unset", Severity: SevWarn, layer: layerLocal,
+		a.add(idResourcesGOMEMLIMIT, Finding{Severity: SevWarn,
 			Summary: fmt.Sprintf("memory limit %s but GOMEMLIMIT is unset", bytesStr(f.Limits.MemoryLimit)),
-			Cause:   "The Go runtime does not read the cgroup memory limit; without GOMEMLIMIT the heap may grow past the limit and the container is OOM-killed instead of collecting garbage harder.",
 			Evidence: []string{fmt.Sprintf("cgroup v%d memory limit: %d bytes", f.Limits.Cgroup, f.Limits.MemoryLimit),
 				fmt.Sprintf("GOMAXPROCS=%d (cpu limit %.2f)", f.Limits.GOMAXPROCS, f.Limits.CPULimit), "GOMEMLIMIT: unset"},
 			Fix: []string{fmt.Sprintf("Set GOMEMLIMIT to about 90%% of the limit: GOMEMLIMIT=%dMiB", f.Limits.MemoryLimit*9/10>>20),
@@ -240,9 +237,8 @@ func (a *analysis) factChecks() {
 		if firstUsable == "direct" {
 			sev = SevError
 		}
-		a.add(Finding{ID: "goproxy.direct-without-vcs", Severity: sev, layer: layerGoproxy,
+		a.add(idGoproxyDirectNoVCS, Finding{Severity: sev,
 			Summary:  "GOPROXY includes \"direct\" but no git binary is on PATH",
-			Cause:    "\"direct\" makes the go command fetch modules with git (or another VCS); without it every direct fetch fails with exec: \"git\": executable file not found.",
 			Evidence: []string{"GOPROXY=" + g.GOPROXY, "PATH=" + clip(a.o.getenv("PATH"), 200), "git: not found"}})
 	}
 	// goproxy.private-module-public
@@ -251,9 +247,8 @@ func (a *analysis) factChecks() {
 			if !looksPrivate(m) || matchGlobs(g.GONOPROXY, m) {
 				continue
 			}
-			a.add(Finding{ID: "goproxy.private-module-public", Severity: SevError, layer: layerGoproxy, key: m,
+			a.add(idGoproxyPrivatePublic, Finding{Severity: SevError, key: m,
 				Summary:  fmt.Sprintf("module %s looks private but GOPRIVATE does not cover it", m),
-				Cause:    "The go command sends its path to the public proxy, which answers 404/410, and asks the public checksum database about it, leaking the name and failing the build.",
 				Evidence: []string{"module " + m, "GOPRIVATE=" + g.GOPRIVATE, "GONOPROXY=" + g.GONOPROXY, "GOPROXY=" + g.GOPROXY},
 				Fix: []string{fmt.Sprintf("Set GOPRIVATE=%s (a glob: the module's host and org)", privateGlob(m)),
 					"Docker: ENV GOPRIVATE=... in the build stage; pass credentials with a build secret (.netrc), not ENV",
@@ -261,8 +256,8 @@ func (a *analysis) factChecks() {
 		}
 	}
 	for _, u := range f.Unreadable {
-		a.add(Finding{ID: "facts.unreadable", Severity: SevInfo, layer: layerLocal, key: u.Path,
-			Summary: "could not read " + u.Path, Cause: "The file exists but could not be read or is not a regular file; facts that depend on it are missing.",
+		a.add(idFactsUnreadable, Finding{Severity: SevInfo, key: u.Path,
+			Summary:  "could not read " + u.Path,
 			Evidence: []string{u.Path + ": " + u.Error}, Fix: []string{"Check the file's permissions and type (ls -l " + u.Path + ")."}})
 	}
 }
@@ -400,6 +395,7 @@ func (a *analysis) targetChecks(t Target, ps []Probe) {
 	targets := []string{t.Input}
 	var root *Finding
 	sumdbRole := t.Role == "sumdb"
+	before := len(a.findings) // findings from here on are this target's own
 
 	// DNS, per nameserver
 	dnsFinding := a.dnsChecks(t, dnsP, resolveP)
@@ -429,12 +425,11 @@ func (a *analysis) targetChecks(t Target, ps []Probe) {
 				if p.Body != "" {
 					ev = append(ev, "Proxy-Authenticate: "+p.Body)
 				}
-				root = a.add(Finding{ID: "proxy.auth-required", Severity: SevError, layer: layerProxy, key: p.Via, Targets: targets,
+				root = a.add(idProxyAuth, Finding{Severity: SevError, key: p.Via, Targets: targets,
 					Summary:  "the proxy " + p.Via + " answers 407 Proxy Authentication Required",
-					Cause:    "The proxy wants credentials; Go sends only Basic credentials taken from the proxy URL's user:password part.",
 					Evidence: ev})
 			} else {
-				root = a.add(Finding{ID: "proxy.unreachable", Severity: SevError, layer: layerProxy, key: p.Via, Targets: targets,
+				root = a.add(idProxyUnreachable, Finding{Severity: SevError, key: p.Via, Targets: targets,
 					Summary:  "the proxy " + p.Via + " did not open a tunnel to " + t.Host,
 					Cause:    "The HTTP proxy in HTTPS_PROXY/HTTP_PROXY refused or failed the CONNECT request.",
 					Evidence: ev})
@@ -466,11 +461,9 @@ func (a *analysis) targetChecks(t Target, ps []Probe) {
 	if root == nil {
 		for _, p := range httpP {
 			if p.Kind == "http" && p.Cause == kHTTPStatus && p.Status >= 500 {
-				root = a.add(Finding{ID: "http.status", Severity: SevWarn, layer: layerHTTP, key: t.Input, Targets: targets,
+				root = a.add(idHTTPStatus, Finding{Severity: SevWarn, key: t.Input, Targets: targets,
 					Summary:  fmt.Sprintf("%s answered %s", p.Name, p.Error),
-					Cause:    "The network path works; the server itself reports an error.",
-					Evidence: []string{fmt.Sprintf("GET %s: %d %s", p.Name, p.Status, p.Body)},
-					Fix:      []string{"Check the server's logs; the network is not at fault for this target."}})
+					Evidence: []string{fmt.Sprintf("GET %s: %d %s", p.Name, p.Status, p.Body)}})
 			}
 		}
 	}
@@ -478,14 +471,23 @@ func (a *analysis) targetChecks(t Target, ps []Probe) {
 		return
 	}
 	if sumdbRole {
-		// The direct checksum-database path is judged as a whole: its
-		// network failure is the evidence of goproxy.sumdb-unreachable.
-		a.removeFinding(root)
-		a.sumdbRoot = root
+		if slices.Index(a.findings, root) >= before {
+			// The direct checksum-database path is judged as a whole: its
+			// network failure is the evidence of goproxy.sumdb-unreachable.
+			a.removeFinding(root)
+			a.sumdbRoot = root
+			return
+		}
+		// A root found before (no network, no nameserver, no CA roots, or
+		// a user target's failure) explains the direct path as well; it
+		// stays, with the checksum database among its consequences.
+		root.Explains = append(root.Explains, Consequence{ID: string(idGoproxySumDB),
+			Summary: fmt.Sprintf("the checksum database %s is unreachable: the proxy does not serve it and the direct path fails", a.r.Facts.Go.SumDBName)})
+		root.Targets = appendUniq(root.Targets, t.Input)
 		return
 	}
 	for _, p := range ps {
-		if p.OK || p.Kind == "dns" || p.Kind == "tcp" && root.ID != "" && strings.HasPrefix(root.ID, "tcp.") {
+		if p.OK || p.Kind == "dns" || p.Kind == "tcp" && root.layer == layerTCP {
 			continue
 		}
 		if p.Cause == "" {
@@ -569,7 +571,7 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 			s := fmt.Sprintf("nameserver %s for %s: ", p.Server, p.Name)
 			if p.OK {
 				s += fmt.Sprintf("ok in %.0f ms (%d names asked)", p.DurationMS, len(p.Tries))
-			} else if p.Rcode != "" && p.Error == "no name in the search list resolved" {
+			} else if answered(p) {
 				var rcs []string
 				for _, tr := range p.Tries {
 					rcs = append(rcs, tr.Name+" "+tr.Rcode)
@@ -609,7 +611,7 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 	switch {
 	case rc.Defaulted:
 		if !resolveOK {
-			root = a.get("dns.no-nameserver")
+			root = a.get(idDNSNoNameserver)
 			if root != nil {
 				root.Evidence = appendUniq(root.Evidence, ev(dnsP)...)
 			}
@@ -626,7 +628,7 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 		} else if strings.Contains(servers(dead), "127.0.0.") || strings.Contains(servers(dead), "[::1]") {
 			cause = "The nameserver is on the container's own loopback, where no DNS server runs (a host's 127.0.0.53 systemd-resolved or dnsmasq is not visible inside the container)."
 		}
-		f := a.add(Finding{ID: "dns.server-unreachable", Severity: sev, layer: layerDNSServer, key: servers(dead), Targets: targets,
+		f := a.add(idDNSServerUnreachable, Finding{Severity: sev, key: servers(dead), Targets: targets,
 			Summary:  s,
 			Cause:    cause,
 			Evidence: append(ev(append(append([]Probe(nil), dead...), ok...)), dockerTrailer(rc)...)})
@@ -634,33 +636,30 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 			root = f
 		}
 	case !resolveOK && len(refused) > 0 && len(ok) == 0:
-		root = a.add(Finding{ID: "dns.server-refused", Severity: SevError, layer: layerDNSServer, key: servers(refused), Targets: targets,
+		root = a.add(idDNSServerRefused, Finding{Severity: SevError, key: servers(refused), Targets: targets,
 			Summary:  fmt.Sprintf("nameserver %s refuses to answer (REFUSED)", servers(refused)),
-			Cause:    "The server is up but refuses recursion for this client: not a recursive resolver, or an ACL excludes the container's network.",
 			Evidence: ev(refused)})
 	case !resolveOK && len(servfail) > 0 && len(ok) == 0:
-		root = a.add(Finding{ID: "dns.servfail", Severity: SevError, layer: layerDNSServer, key: servers(servfail), Targets: targets,
+		root = a.add(idDNSServfail, Finding{Severity: SevError, key: servers(servfail), Targets: targets,
 			Summary:  fmt.Sprintf("nameserver %s answers SERVFAIL (Go prints \"server misbehaving\")", servers(servfail)),
-			Cause:    "The nameserver is reachable but cannot resolve the name itself: its upstream servers are unreachable or failing (Docker's embedded DNS answers SERVFAIL when its ExtServers fail).",
 			Evidence: append(ev(servfail), dockerTrailer(rc)...)})
 	case !resolveOK && (len(notfound) > 0 || rp.Cause == kDNSNotFound):
 		var names []string
 		for _, tr := range firstTries(notfound) {
 			names = append(names, tr.Name+" "+tr.Rcode)
 		}
-		root = a.add(Finding{ID: "dns.not-found", Severity: SevError, layer: layerDNSName, key: t.Host, Targets: targets,
+		root = a.add(idDNSNotFound, Finding{Severity: SevError, key: t.Host, Targets: targets,
 			Summary:  fmt.Sprintf("%s does not exist in DNS (NXDOMAIN for every name tried)", t.Host),
-			Cause:    "The nameservers answer, and say the name does not exist: a typo, a name from another namespace or network, or a record that was never created.",
 			Evidence: append(ev(notfound), "names tried: "+strings.Join(names, ", ")),
 			Fix: []string{"Check the spelling of " + t.Host + " and that the record exists on the nameserver the container uses",
 				"Kubernetes: a Service in another namespace is <svc>.<namespace>; check the search line",
 				"Docker: container names resolve only on the same user-defined network (not the default bridge)"}})
 	case !resolveOK:
-		id := "dns.server-unreachable"
+		fid := idDNSServerUnreachable
 		if rp.Cause == kDNSServfail {
-			id = "dns.servfail"
+			fid = idDNSServfail
 		}
-		root = a.add(Finding{ID: id, Severity: SevError, layer: layerDNSServer, key: t.Host, Targets: targets,
+		root = a.add(fid, Finding{Severity: SevError, key: t.Host, Targets: targets,
 			Summary: "lookup of " + t.Host + " failed: " + rp.Error, Cause: "The Go resolver could not resolve the name.", Evidence: ev(dnsP)})
 	}
 	if root != nil {
@@ -679,9 +678,8 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 		slow = append(slow, fmt.Sprintf("Go resolver lookup of %s took %.0f ms", rp.Name, rp.DurationMS))
 	}
 	if len(slow) > 0 && len(dead) == 0 {
-		a.add(Finding{ID: "dns.slow", Severity: SevWarn, layer: layerDNSServer, key: t.Host, Targets: targets,
+		a.add(idDNSSlow, Finding{Severity: SevWarn, key: t.Host, Targets: targets,
 			Summary:  fmt.Sprintf("DNS answers for %s are slow", t.Host),
-			Cause:    "The nameserver takes hundreds of milliseconds or more per answer (an overloaded or distant resolver, packet loss, or a conntrack race); every new connection pays it.",
 			Evidence: slow})
 	}
 	// Search-list amplification and wrong-host answers.
@@ -692,7 +690,7 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 		win := p.Tries[len(p.Tries)-1]
 		bare := strings.TrimSuffix(t.Host, ".") + "."
 		if win.Name != bare && p.Bare != nil && p.Bare.N > 0 && !sameSet(p.Addrs, p.BareAddrs) {
-			return a.add(Finding{ID: "dns.search-amplification", Severity: SevError, layer: layerDNSName, key: t.Host, Targets: targets,
+			return a.add(idDNSSearchAmp, Finding{Severity: SevError, key: t.Host, Targets: targets,
 				Summary: fmt.Sprintf("%s resolved as %s through the search list: probably the wrong host", t.Host, win.Name),
 				Cause: fmt.Sprintf("With ndots:%d a name with fewer dots is tried with each search suffix first, and a record (often a wildcard) under a search domain answered before the real name was asked.",
 					rc.Ndots),
@@ -700,9 +698,8 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 					fmt.Sprintf("the name as given, %s, is %v", bare, p.BareAddrs)}, triesEv(p.Tries)...)})
 		}
 		if len(p.Tries) >= 3 {
-			a.add(Finding{ID: "dns.search-amplification", Severity: SevWarn, layer: layerDNSName, key: t.Host, Targets: targets,
+			a.add(idDNSSearchAmp, Finding{Severity: SevWarn, key: t.Host, Targets: targets,
 				Summary:  fmt.Sprintf("resolving %s asks %d names before the real one (ndots:%d with %d search domains)", t.Host, len(p.Tries), rc.Ndots, len(rc.Search)),
-				Cause:    "Each lookup of a name with fewer than ndots dots first tries every search suffix, each with an A and an AAAA query: more latency, more load on the nameserver, and a timeout on any of them stalls the lookup.",
 				Evidence: append([]string{fmt.Sprintf("search %v, ndots:%d", rc.Search, rc.Ndots)}, triesEv(p.Tries)...)})
 		}
 		break
@@ -757,47 +754,42 @@ func (a *analysis) connFinding(t Target, p Probe, all []Probe) *Finding {
 		ev = append(ev, fmt.Sprintf("connect %s: %s (%.0f ms)", q.Server, q.Error, q.DurationMS))
 	}
 	if p.Via != "" {
-		return a.add(Finding{ID: "proxy.unreachable", Severity: SevError, layer: layerProxy, key: p.Via, Targets: targets,
+		return a.add(idProxyUnreachable, Finding{Severity: SevError, key: p.Via, Targets: targets,
 			Summary:  fmt.Sprintf("the proxy %s is unreachable (%s)", p.Via, causeWords(p.Cause)),
-			Cause:    "Go sends every request for this URL to the proxy named in HTTPS_PROXY/HTTP_PROXY, and the proxy does not accept connections. A proxy on 127.0.0.1 means the container's own loopback, not the host's.",
 			Evidence: append(ev, "proxy from "+strings.Join(a.r.Facts.Proxy.From, ", "))})
 	}
-	base := Finding{Severity: SevError, layer: layerTCP, key: net.JoinHostPort(t.Host, t.Port), Targets: targets, Evidence: ev}
+	base := Finding{Severity: SevError, key: net.JoinHostPort(t.Host, t.Port), Targets: targets, Evidence: ev}
+	var fid id
 	switch p.Cause {
 	case kRefused:
-		base.ID = "tcp.refused"
+		fid = idTCPRefused
 		base.Summary = fmt.Sprintf("%s refuses connections on port %s", t.Host, t.Port)
-		base.Cause = "The host answered with a reset (or ICMP port-unreachable): nothing listens on that port, the service is bound to 127.0.0.1 only, or a REJECT rule is in the way."
 	case kTimeout, kCanceled:
-		base.ID = "tcp.timeout"
+		fid = idTCPTimeout
 		base.Summary = fmt.Sprintf("connecting to %s port %s times out", t.Host, t.Port)
-		base.Cause = "The SYN got no answer at all: a firewall, security group or NetworkPolicy drops the traffic, or egress is only allowed through a proxy."
 	case kHostUnreach:
-		base.ID = "tcp.unreachable"
+		fid = idTCPUnreachable
 		base.Summary = fmt.Sprintf("%s is unreachable (no route to host)", t.Host)
-		base.Cause = "An ICMP host-unreachable or admin-prohibited came back: a REJECT rule (firewalld), or the address no longer exists (a stale pod IP)."
 	case kNetUnreach:
 		if !a.r.Facts.DefaultRoute {
-			base.ID = "net.no-route"
-			base.layer = layerNet
+			fid = idNetNoRoute
 			base.key = ""
 			base.Summary = "no route to " + t.Host + ": the container has no default route"
 			base.Cause = "The kernel has no route for the destination (network is unreachable): the container is on an internal network, or has no default gateway."
 		} else {
-			base.ID = "tcp.unreachable"
+			fid = idTCPUnreachable
 			base.Summary = fmt.Sprintf("no route to the network of %s (network is unreachable)", t.Host)
 			base.Cause = "The kernel has no route for the destination address family or prefix (for example an AAAA answer without an IPv6 route)."
 		}
 	case kReset:
-		base.ID = "tcp.reset"
+		fid = idTCPReset
 		base.Summary = fmt.Sprintf("%s resets the connection", t.Host)
-		base.Cause = "The connection was reset by the peer or something on the path (a DPI firewall, a proxy, a load balancer)."
 	default:
-		base.ID = "tcp.timeout"
+		fid = idTCPTimeout
 		base.Summary = fmt.Sprintf("connecting to %s port %s failed: %s", t.Host, t.Port, p.Error)
 		base.Cause = "The connection could not be established."
 	}
-	return a.add(base)
+	return a.add(fid, base)
 }
 
 func causeWords(c string) string {
@@ -846,27 +838,25 @@ func (a *analysis) tlsFinding(t Target, p Probe) *Finding {
 		for _, i := range a.r.Facts.Interfaces {
 			mtus = append(mtus, fmt.Sprintf("%s mtu %d", i.Name, i.MTU))
 		}
-		return a.add(Finding{ID: "tls.handshake-timeout", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+		return a.add(idTLSHandshakeTimeout, Finding{Severity: SevError, key: key, Targets: targets,
 			Summary:  fmt.Sprintf("TCP to %s connects but the TLS handshake never completes", t.Host),
-			Cause:    "Small packets pass and the server's large certificate flight is lost: the signature of an MTU black hole (a VPN or overlay network with a smaller MTU while ICMP \"fragmentation needed\" is filtered).",
 			Evidence: append(ev, "interface MTUs: "+strings.Join(mtus, ", "))})
 	case kReset, kEOF:
-		return a.add(Finding{ID: "tcp.reset", Severity: SevError, layer: layerTCP, key: key, Targets: targets,
+		return a.add(idTCPReset, Finding{Severity: SevError, key: key, Targets: targets,
 			Summary:  fmt.Sprintf("%s closes or resets the connection during the TLS handshake", t.Host),
 			Cause:    "The TCP connection opens and is then reset: a DPI firewall or proxy that blocks the TLS server name, a load balancer without a backend, or a server that does not speak TLS on this port.",
 			Evidence: ev})
 	case kTLSUnknownCA:
-		if f := a.get("tls.no-roots"); f != nil && f.Severity == SevError {
-			f.Explains = append(f.Explains, Consequence{ID: "tls.unknown-authority", Summary: t.Host + ": " + p.Error})
+		if f := a.get(idTLSNoRoots); f != nil && f.Severity == SevError {
+			f.Explains = append(f.Explains, Consequence{ID: string(idTLSUnknownAuthority), Summary: t.Host + ": " + p.Error})
 			return f
 		}
 		issuer := ""
 		if n := len(p.Chain); n > 0 {
 			issuer = p.Chain[n-1].Issuer
 		}
-		f := Finding{ID: "tls.unknown-authority", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+		f := Finding{Severity: SevError, key: key, Targets: targets,
 			Summary:  fmt.Sprintf("%s presents a certificate from an authority this container does not trust (issuer %q)", t.Host, issuer),
-			Cause:    "The chain does not lead to any root in the loaded CA bundle: a private or corporate CA that is not installed in the image.",
 			Evidence: append(ev, fmt.Sprintf("roots loaded: %d", a.r.Facts.CA.Loaded))}
 		if v := interceptor(p.Chain); v != "" {
 			f.Summary = fmt.Sprintf("TLS to %s is intercepted by a proxy (issuer %q)", t.Host, v)
@@ -876,11 +866,10 @@ func (a *analysis) tlsFinding(t Target, p Probe) *Finding {
 				"Kubernetes: mount the CA from a ConfigMap and set SSL_CERT_FILE (or SSL_CERT_DIR) to it",
 				"Host: add it to the system trust (update-ca-certificates / update-ca-trust) and rebuild the image"}
 		}
-		return a.add(f)
+		return a.add(idTLSUnknownAuthority, f)
 	case kTLSExpired:
-		f := Finding{ID: "tls.expired", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+		f := Finding{Severity: SevError, key: key, Targets: targets,
 			Summary:  fmt.Sprintf("the certificate of %s is expired or not yet valid", t.Host),
-			Cause:    "A certificate in the chain is outside its validity period at the local time.",
 			Evidence: append(ev, "local time "+a.r.Facts.Now)}
 		if clock := a.clockSuspect(p); clock != "" {
 			f.Summary += ": the local clock is the likely culprit"
@@ -890,16 +879,14 @@ func (a *analysis) tlsFinding(t Target, p Probe) *Finding {
 				"Docker Desktop / VM: restart the VM after sleep, or enable time sync",
 				"Kubernetes: check NTP on the node (chrony/systemd-timesyncd)"}
 		}
-		return a.add(f)
+		return a.add(idTLSExpired, f)
 	case kTLSHostname:
-		return a.add(Finding{ID: "tls.hostname-mismatch", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
+		return a.add(idTLSHostname, Finding{Severity: SevError, key: key, Targets: targets,
 			Summary:  fmt.Sprintf("the certificate presented for %s is for other names", t.Host),
-			Cause:    "The server answered with a certificate that does not name the host asked for: the wrong server (a DNS answer or search-list wildcard pointing elsewhere, a shared IP without SNI support) or a certificate that lacks this SAN.",
 			Evidence: ev})
 	}
-	return a.add(Finding{ID: "tls.failed", Severity: SevError, layer: layerTLS, key: key, Targets: targets,
-		Summary: fmt.Sprintf("TLS with %s failed: %s", t.Host, p.Error), Cause: "The TLS handshake or verification failed.", Evidence: ev,
-		Fix: []string{"Check the server's TLS configuration (protocol versions, certificate with SANs)"}})
+	return a.add(idTLSFailed, Finding{Severity: SevError, key: key, Targets: targets,
+		Summary: fmt.Sprintf("TLS with %s failed: %s", t.Host, p.Error), Evidence: ev})
 }
 
 // clockSuspect explains why the local clock, not the certificate, is wrong.
@@ -932,13 +919,20 @@ func (a *analysis) clockSuspect(p Probe) string {
 // fromHTTPError finds a root from an HTTP probe when no stage probe failed
 // (for example when the target is reached through a proxy).
 func (a *analysis) fromHTTPError(t Target, p Probe) *Finding {
-	var op *net.OpError
-	if errors.As(p.err, &op) && op.Op == "proxyconnect" {
-		return a.add(Finding{ID: "proxy.unreachable", Severity: SevError, layer: layerProxy, key: p.Via, Targets: []string{t.Input},
-			Summary: "the proxy " + p.Via + " is unreachable", Cause: "Go sends requests for this URL to the proxy, and connecting to it failed.",
-			Evidence: []string{"GET " + p.Name + ": " + p.Error}})
-	}
 	switch p.Cause {
+	case kProxyConnect:
+		f := Finding{Severity: SevError, key: p.Via, Targets: []string{t.Input},
+			Summary: "the proxy " + p.Via + " is unreachable", Cause: "Go sends requests for this URL to the proxy, and connecting to it failed.",
+			Evidence: []string{"GET " + p.Name + ": " + p.Error}}
+		if p.Status != 0 {
+			// The proxy answered the CONNECT, with a refusal.
+			f.Summary = "the proxy " + p.Via + " did not open a tunnel to " + t.Host
+			f.Cause = "The HTTP proxy in HTTPS_PROXY/HTTP_PROXY refused or failed the CONNECT request."
+		}
+		return a.add(idProxyUnreachable, f)
+	case kProxyAuth:
+		return a.add(idProxyAuth, Finding{Severity: SevError, key: p.Via, Targets: []string{t.Input},
+			Summary: "the proxy " + p.Via + " requires authentication", Cause: "The proxy answered 407.", Evidence: []string{"GET " + p.Name + ": " + p.Error}})
 	case kTLSUnknownCA, kTLSExpired, kTLSHostname, kTLSHSTimeout:
 		return a.tlsFinding(t, Probe{Cause: p.Cause, Error: p.Error, Server: p.Via})
 	case kRefused, kTimeout, kHostUnreach, kNetUnreach, kReset:
@@ -946,13 +940,9 @@ func (a *analysis) fromHTTPError(t Target, p Probe) *Finding {
 		pp.Server = t.Host
 		return a.connFinding(t, pp, []Probe{pp})
 	}
-	if strings.Contains(p.Error, "Proxy Authentication Required") {
-		return a.add(Finding{ID: "proxy.auth-required", Severity: SevError, layer: layerProxy, key: p.Via, Targets: []string{t.Input},
-			Summary: "the proxy " + p.Via + " requires authentication", Cause: "The proxy answered 407.", Evidence: []string{"GET " + p.Name + ": " + p.Error}})
-	}
-	return a.add(Finding{ID: "http.failed", Severity: SevError, layer: layerHTTP, key: t.Input, Targets: []string{t.Input},
-		Summary: "GET " + p.Name + " failed: " + p.Error, Cause: "The request failed after the network path checks passed.",
-		Evidence: []string{"GET " + p.Name + ": " + p.Error}, Fix: []string{"Check the server and any proxy in between; see the evidence."}})
+	return a.add(idHTTPFailed, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
+		Summary:  "GET " + p.Name + " failed: " + p.Error,
+		Evidence: []string{"GET " + p.Name + ": " + p.Error}})
 }
 
 // goproxyChecks judges the GOPROXY protocol probes of each proxy entry
@@ -977,21 +967,19 @@ func (a *analysis) goproxyChecks(byTarget map[string][]Probe) {
 			}
 			switch {
 			case p.Kind == "goproxy" && (p.Status == 404 || p.Status == 410):
-				a.add(Finding{ID: "goproxy.module-missing", Severity: SevInfo, layer: layerGoproxy, key: t.Input, Targets: []string{t.Input},
+				a.add(idGoproxyModuleMissing, Finding{Severity: SevInfo, key: t.Input, Targets: []string{t.Input},
 					Summary: "the proxy has no versions of the probe module", Cause: "The proxy answered " + p.Error + " for the version list; it works but may not serve public modules.",
-					Evidence: []string{"GET " + p.Name + ": " + p.Error}, Fix: []string{"Use --module or check the proxy's upstream configuration."}})
+					Evidence: []string{"GET " + p.Name + ": " + p.Error}})
 			case p.Kind == "goproxy":
-				a.add(Finding{ID: "goproxy.unreachable", Severity: SevError, layer: layerGoproxy, key: t.Input, Targets: []string{t.Input},
+				a.add(idGoproxyUnreachable, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
 					Summary:  fmt.Sprintf("GOPROXY %s does not serve modules (%s)", t.Input, p.Error),
-					Cause:    "The module proxy is reachable on the network but fails the GOPROXY protocol: it answers an error status (its own upstream is down, or access is denied), so go mod download fails.",
 					Evidence: []string{"GET " + p.Name + ": " + p.Error, "body: " + p.Body, "GOPROXY=" + g.GOPROXY}})
 			case p.Kind == "sumdb" && strings.HasSuffix(p.Name, "/latest"):
-				a.add(Finding{ID: "goproxy.sumdb-unreachable", Severity: SevError, layer: layerGoproxy, key: "proxy", Targets: []string{t.Input},
+				a.add(idGoproxySumDB, Finding{Severity: SevError, key: "proxy", Targets: []string{t.Input},
 					Summary:  fmt.Sprintf("the checksum database %s is not reachable through %s", g.SumDBName, t.Input),
-					Cause:    "The proxy says it proxies the checksum database but cannot fetch from it, so go cannot verify new modules (\"verifying module: ... \").",
 					Evidence: []string{"GET " + p.Name + ": " + p.Error, "GOSUMDB=" + g.GOSUMDB}})
 			case p.Kind == "sumdb" && p.Status != 404 && p.Status != 410:
-				a.add(Finding{ID: "goproxy.sumdb-unreachable", Severity: SevError, layer: layerGoproxy, key: "proxy", Targets: []string{t.Input},
+				a.add(idGoproxySumDB, Finding{Severity: SevError, key: "proxy", Targets: []string{t.Input},
 					Summary:  fmt.Sprintf("%s fails /sumdb/%s/supported (%s)", t.Input, g.SumDBName, p.Error),
 					Cause:    "The go command asks each proxy whether it proxies the checksum database; an error other than 404/410 stops verification.",
 					Evidence: []string{"GET " + p.Name + ": " + p.Error, "GOSUMDB=" + g.GOSUMDB}})
@@ -1002,7 +990,7 @@ func (a *analysis) goproxyChecks(byTarget map[string][]Probe) {
 		ev := []string{fmt.Sprintf("every GOPROXY entry answered 404/410 to /sumdb/%s/supported, so go contacts %s directly", g.SumDBName, g.SumDBURL),
 			"direct path: " + st.Summary}
 		ev = append(ev, st.Evidence...)
-		a.add(Finding{ID: "goproxy.sumdb-unreachable", Severity: SevError, layer: layerGoproxy, key: "direct", Targets: st.Targets,
+		a.add(idGoproxySumDB, Finding{Severity: SevError, key: "direct", Targets: st.Targets,
 			Summary:  fmt.Sprintf("the checksum database %s is unreachable: the proxy does not serve it and the direct path fails", g.SumDBName),
 			Cause:    "Your GOPROXY does not proxy the checksum database, so the go command connects to it directly, and this network blocks that connection.",
 			Evidence: ev, Explains: st.Explains})
@@ -1046,52 +1034,59 @@ func (a *analysis) listenChecks(byTarget map[string][]Probe) {
 		}
 		switch {
 		case len(found) == 0:
-			a.add(Finding{ID: "listen.not-listening", Severity: SevError, layer: layerLocal, key: l, Targets: []string{l},
-				Summary: fmt.Sprintf("nothing listens on port %d", ap.Port()), Cause: "No TCP socket in this network namespace is listening on the port: the service is not running, crashed, or uses another port.",
-				Evidence: append(ev, fmt.Sprintf("%d listening sockets in /proc/net/tcp{,6}", len(a.r.Facts.Listeners))),
-				Fix:      []string{"Check the service's logs and its configured port", "Docker: -p HOST:CONTAINER must name the port the app listens on", "Kubernetes: the Service targetPort must match the container port"}})
+			a.add(idListenNotListening, Finding{Severity: SevError, key: l, Targets: []string{l},
+				Summary:  fmt.Sprintf("nothing listens on port %d", ap.Port()),
+				Evidence: append(ev, fmt.Sprintf("%d listening sockets in /proc/net/tcp{,6}", len(a.r.Facts.Listeners)))})
 		case loop:
-			a.add(Finding{ID: "listen.loopback-only", Severity: SevError, layer: layerLocal, key: l, Targets: []string{l},
+			a.add(idListenLoopback, Finding{Severity: SevError, key: l, Targets: []string{l},
 				Summary:  fmt.Sprintf("port %d listens on loopback only; it is unreachable from outside the container", ap.Port()),
-				Cause:    "The service is bound to 127.0.0.1 (or ::1). Published ports and Services arrive on the container's eth0 address, so clients get \"connection refused\".",
 				Evidence: ev})
 		case !any && !ap.Addr().IsUnspecified():
-			a.add(Finding{ID: "listen.not-listening", Severity: SevError, layer: layerLocal, key: l, Targets: []string{l},
+			a.add(idListenNotListening, Finding{Severity: SevError, key: l, Targets: []string{l},
 				Summary: fmt.Sprintf("port %d does not listen on %s", ap.Port(), ap.Addr()), Cause: "The service listens on the port but on another address.",
 				Evidence: ev, Fix: []string{"Bind to 0.0.0.0 (\":PORT\" in Go) or to " + ap.Addr().String()}})
 		}
 	}
 }
 
+// A foldRule says that a root finding, when it is an error, explains the
+// error findings of the listed ids: they move under it as consequences.
+type foldRule struct {
+	root    id
+	absorbs []id
+}
+
+// foldRules are applied in order.
+var foldRules = []foldRule{
+	// Without a network nothing on it works.
+	{idNetNoRoute, []id{idDNSServerUnreachable, idDNSServerRefused, idDNSServfail,
+		idTCPRefused, idTCPTimeout, idTCPUnreachable, idTCPReset,
+		idProxyUnreachable, idGoproxyUnreachable, idGoproxySumDB, idHTTPFailed}},
+	// Without a nameserver no DNS answer is worth a finding of its own.
+	{idDNSNoNameserver, []id{idDNSServerUnreachable, idDNSServerRefused, idDNSServfail,
+		idDNSNotFound, idDNSSearchAmp, idDNSSlow}},
+	// An ignored proxy variable sends connections direct, into the firewall.
+	{idProxyMalformed, []id{idTCPRefused, idTCPTimeout, idTCPUnreachable, idTCPReset, idHTTPFailed}},
+	// Without roots no TLS peer is trusted.
+	{idTLSNoRoots, []id{idTLSUnknownAuthority, idGoproxySumDB}},
+}
+
 // fold moves findings that a lower-layer finding explains under it.
 func (a *analysis) fold() {
-	type rule struct {
-		root    string
-		absorbs func(*Finding) bool
-	}
-	network := func(f *Finding) bool {
-		return strings.HasPrefix(f.ID, "dns.server") || strings.HasPrefix(f.ID, "tcp.") || f.ID == "proxy.unreachable" ||
-			f.ID == "goproxy.unreachable" || f.ID == "goproxy.sumdb-unreachable" || f.ID == "dns.servfail" || f.ID == "http.failed"
-	}
-	rules := []rule{
-		{"net.no-route", network},
-		{"dns.no-nameserver", func(f *Finding) bool { return strings.HasPrefix(f.ID, "dns.") && f.ID != "dns.no-nameserver" }},
-		{"proxy.malformed", func(f *Finding) bool { return strings.HasPrefix(f.ID, "tcp.") || f.ID == "http.failed" }},
-		{"tls.no-roots", func(f *Finding) bool { return f.ID == "tls.unknown-authority" || f.ID == "goproxy.sumdb-unreachable" }},
-	}
-	for _, r := range rules {
+	for _, r := range foldRules {
 		root := a.get(r.root)
 		if root == nil || root.Severity != SevError {
 			continue
 		}
 		for _, f := range append([]*Finding(nil), a.findings...) {
-			if f == root || f.Severity != SevError || !r.absorbs(f) {
+			if f == root || f.Severity != SevError || !slices.Contains(r.absorbs, id(f.ID)) {
 				continue
 			}
 			root.Explains = append(root.Explains, Consequence{ID: f.ID, Summary: f.Summary})
 			root.Explains = append(root.Explains, f.Explains...)
 			root.Targets = appendUniq(root.Targets, f.Targets...)
 			a.removeFinding(f)
+			a.folded = append(a.folded, folding{r.root, id(f.ID)})
 		}
 	}
 }

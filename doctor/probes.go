@@ -20,6 +20,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/mod/module"
+
+	"github.com/berth-dev/berth/netkit"
 )
 
 // parseTarget turns a URL or host:port into a Target.
@@ -175,6 +177,15 @@ func (p *prober) resolve(ctx context.Context, t Target, host string) ([]string, 
 	return p.lookup(ctx, t, host)
 }
 
+// rcodeNoAnswer is the NameTry.Rcode of a question no response came for.
+const rcodeNoAnswer = "no answer"
+
+// answered reports whether a DNS probe's last question got a response (an
+// rcode) rather than a socket error or a timeout.
+func answered(p Probe) bool {
+	return len(p.Tries) > 0 && p.Tries[len(p.Tries)-1].Rcode != rcodeNoAnswer
+}
+
 // dnsProbe asks one nameserver for the names Go would try, in order, until
 // one has an address: UDP first, TCP when the answer is truncated.
 func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, names []string) {
@@ -206,7 +217,7 @@ func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, na
 		cancel()
 		try := NameTry{Name: name, Type: "A", MS: ms(time.Since(t0))}
 		if err != nil {
-			try.Rcode = "no answer"
+			try.Rcode = rcodeNoAnswer
 			pr.Tries = append(pr.Tries, try)
 			pr.err = err
 			pr.Error = errText(err)
@@ -265,7 +276,7 @@ func (p *prober) bareQuery(ctx context.Context, pr *Probe, c *dns.Client, server
 	defer cancel()
 	t0 := time.Now()
 	r, _, err := c.ExchangeContext(qctx, m, server)
-	try := &NameTry{Name: bare, Type: "A", MS: ms(time.Since(t0)), Rcode: "no answer"}
+	try := &NameTry{Name: bare, Type: "A", MS: ms(time.Since(t0)), Rcode: rcodeNoAnswer}
 	pr.Bare = try
 	if err != nil || r == nil {
 		return
@@ -388,7 +399,7 @@ func (c *recConn) Write(b []byte) (int, error) {
 		c.rec.mu.Lock()
 		if len(c.rec.q) < 64 {
 			c.rec.q = append(c.rec.q, NameTry{Name: m.Question[0].Name, Type: dns.TypeToString[m.Question[0].Qtype],
-				Rcode: "no answer", MS: ms(time.Since(c.start))})
+				Rcode: rcodeNoAnswer, MS: ms(time.Since(c.start))})
 			c.sent = append(c.sent, len(c.rec.q)-1)
 		}
 		c.rec.mu.Unlock()
@@ -430,7 +441,7 @@ func (c *recConn) answer(msg []byte) {
 	defer c.rec.mu.Unlock()
 	for _, i := range c.sent {
 		q := &c.rec.q[i]
-		if q.Name == m.Question[0].Name && q.Type == dns.TypeToString[m.Question[0].Qtype] && q.Rcode == "no answer" {
+		if q.Name == m.Question[0].Name && q.Type == dns.TypeToString[m.Question[0].Qtype] && q.Rcode == rcodeNoAnswer {
 			q.Rcode = dns.RcodeToString[m.Rcode]
 			q.N = len(m.Answer)
 			q.MS = ms(time.Since(c.start)) - q.MS
@@ -596,7 +607,15 @@ func certInfo(c *x509.Certificate) CertInfo {
 func (p *prober) httpClient() *http.Client {
 	d := &net.Dialer{Resolver: p.o.Resolver}
 	tr := &http.Transport{
-		Proxy:             func(r *http.Request) (*url.URL, error) { return p.proxy(r.URL) },
+		Proxy: func(r *http.Request) (*url.URL, error) { return p.proxy(r.URL) },
+		// net/http reports a refused CONNECT only as the status text; a
+		// typed error lets netkit classify it (407 is proxy-auth).
+		OnProxyConnectResponse: func(_ context.Context, pu *url.URL, _ *http.Request, resp *http.Response) error {
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			return &netkit.ProxyError{Proxy: redact(pu.String()), Status: resp.StatusCode}
+		},
 		DialContext:       d.DialContext,
 		TLSClientConfig:   &tls.Config{RootCAs: p.roots},
 		DisableKeepAlives: true,
@@ -650,6 +669,10 @@ func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Pr
 		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
 		if ctx.Err() != nil && (pr.Cause == kCanceled || pr.Cause == kUnknown) {
 			pr.Cause = kTimeout
+		}
+		var pe *netkit.ProxyError
+		if errors.As(err, &pe) {
+			pr.Status = pe.Status // the proxy's answer to CONNECT
 		}
 		return pr
 	}
