@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -201,5 +203,48 @@ func TestRunGoproxyEntries(t *testing.T) {
 	}
 	if !rep.Healthy() {
 		t.Errorf("findings %+v", rep.Findings)
+	}
+}
+
+// TestRunProxyRefusesConnect: an https:// proxy on loopback answers CONNECT
+// with an error status. Only the HTTP probe goes through such a proxy, so
+// the finding rests on netkit's classification of its error (407 is
+// proxy-auth), not on the status text net/http would print.
+func TestRunProxyRefusesConnect(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		want   string
+		word   string
+	}{
+		{http.StatusProxyAuthRequired, "proxy.auth-required", "requires authentication"},
+		{http.StatusForbidden, "proxy.unreachable", "did not open a tunnel"},
+	} {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			px := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodConnect {
+					t.Errorf("proxy got %s %s, want CONNECT", r.Method, r.URL)
+				}
+				w.Header().Set("Proxy-Authenticate", `Basic realm="test"`)
+				w.WriteHeader(tc.status)
+			}))
+			px.Config.ErrorLog = log.New(io.Discard, "", 0) // the TCP probe connects and hangs up
+			px.StartTLS()
+			defer px.Close()
+			pool := x509.NewCertPool()
+			pool.AddCert(px.Certificate())
+			rep, err := Run(context.Background(), Options{Targets: []string{"https://web.example.test/"}, Roots: pool, Timeout: 3 * time.Second,
+				LookupEnv: env("HTTPS_PROXY", px.URL)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Findings) == 0 || rep.Findings[0].ID != tc.want || !strings.Contains(rep.Findings[0].Summary, tc.word) {
+				t.Fatalf("findings %+v, want %s saying %q", rep.Findings, tc.want, tc.word)
+			}
+			for _, p := range rep.Probes {
+				if p.Kind == "http" && p.Status != tc.status {
+					t.Errorf("http probe status %d, want the CONNECT answer %d", p.Status, tc.status)
+				}
+			}
+		})
 	}
 }
