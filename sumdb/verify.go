@@ -23,7 +23,6 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
-	modzip "golang.org/x/mod/zip"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -313,13 +312,6 @@ func (v *Verifier) VerifyZip(ctx context.Context, path, version, zipFile string)
 		return &MismatchError{Module: path, Version: version, File: "zip", Got: got, Want: want}
 	}
 	return nil
-}
-
-// CheckZip runs golang.org/x/mod/zip's structural checks (names, sizes, the
-// module@version prefix) on a zip file.
-func CheckZip(path, version, zipFile string) error {
-	_, err := modzip.CheckZip(module.Version{Path: path, Version: version}, zipFile)
-	return err
 }
 
 // tileReader is a tlog.TileReader over a Fetch: tiles are read in parallel,

@@ -12,12 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/berth-dev/berth/internal/goenv"
 )
@@ -138,125 +134,4 @@ func Default(ctx context.Context) (string, error) {
 func GoEnv(ctx context.Context, name string) (string, error) {
 	vals, _, err := goenv.Read(ctx, lookupEnv, "", name)
 	return vals[name], err
-}
-
-// Fetcher performs requests against a chain.
-type Fetcher struct {
-	Chain *Chain
-	// Client sends the requests. Nil means a client with sensible transport
-	// timeouts and no overall timeout (bodies can be large; callers pass deadlines
-	// in the context).
-	Client *http.Client
-	// UserAgent is sent with every request.
-	UserAgent string
-	// Logger receives a line when the checksum databases the chain proxies
-	// are found. Default slog.Default().
-	Logger *slog.Logger
-
-	sumdbOnce sync.Once
-	sumdb     *sumdbFinder
-}
-
-// StatusError is an upstream's answer other than 200.
-type StatusError struct {
-	URL    string
-	Status int
-	// Body is the start of the upstream's text/plain explanation, if any.
-	Body string
-}
-
-func (e *StatusError) Error() string {
-	s := fmt.Sprintf("%s: %d %s", e.URL, e.Status, http.StatusText(e.Status))
-	if e.Body != "" {
-		s += ": " + e.Body
-	}
-	return s
-}
-
-// NotFound reports whether the status means "not here" to the go command.
-func (e *StatusError) NotFound() bool { return e.Status == 404 || e.Status == 410 }
-
-// Is makes a 404/410 StatusError match ErrNotFound.
-func (e *StatusError) Is(target error) bool { return target == ErrNotFound && e.NotFound() }
-
-// Get fetches rel (an escaped path relative to an upstream base, no leading slash)
-// from the chain and returns the first 200 response and the upstream that gave it.
-// The caller must close the body. Errors: a StatusError or transport error of the
-// upstream where the walk stopped (all 404/410 wrap ErrNotFound).
-func (f *Fetcher) Get(ctx context.Context, rel string) (*http.Response, Upstream, error) {
-	return f.GetFrom(ctx, f.Chain.Upstreams, rel)
-}
-
-// GetFrom is Get over a given sub-list of upstreams.
-func (f *Fetcher) GetFrom(ctx context.Context, ups []Upstream, rel string) (*http.Response, Upstream, error) {
-	if f.Chain.Off || len(ups) == 0 {
-		return nil, Upstream{}, fmt.Errorf("%w: upstream is off", ErrNotFound)
-	}
-	var firstNotFound, lastErr error
-	for i, u := range ups {
-		resp, err := f.get(ctx, u, rel)
-		if err == nil {
-			return resp, u, nil
-		}
-		if ctx.Err() != nil {
-			return nil, u, err
-		}
-		if errors.Is(err, ErrNotFound) {
-			if firstNotFound == nil {
-				firstNotFound = err
-			}
-			continue
-		}
-		lastErr = err
-		if !u.AnyError || i == len(ups)-1 {
-			return nil, u, err
-		}
-	}
-	if lastErr != nil {
-		return nil, Upstream{}, lastErr
-	}
-	return nil, Upstream{}, firstNotFound
-}
-
-func (f *Fetcher) get(ctx context.Context, u Upstream, rel string) (*http.Response, error) {
-	target := u.URL.JoinPath(rel)
-	if u.URL.Scheme != "file" {
-		// JoinPath escapes "!" which is fine but unusual; send the path as the go
-		// command does: url.PathEscape per element.
-		target.RawPath = ""
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if f.UserAgent != "" {
-		req.Header.Set("User-Agent", f.UserAgent)
-	}
-	client := f.Client
-	if client == nil {
-		client = DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode == http.StatusOK {
-		return resp, nil
-	}
-	se := &StatusError{URL: target.Redacted(), Status: resp.StatusCode}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		se.Body = firstLine(string(b))
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	return nil, se
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return strings.TrimSpace(s)
 }

@@ -98,16 +98,16 @@ func TestFallThrough(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := &Fetcher{Chain: c, Client: &http.Client{}}
-		resp, _, err := f.Get(context.Background(), "example.test/m/@v/list")
-		if resp != nil {
-			resp.Body.Close()
+		body, err := f.List(context.Background(), "example.test/m")
+		if body != nil {
+			body.Close()
 		}
 		if (err == nil) != tt.wantOK || errors.Is(err, ErrNotFound) != tt.notFnd {
 			t.Errorf("%s: err %v", tt.comment, err)
 		}
 	}
 	off, _ := Parse("off")
-	if _, _, err := (&Fetcher{Chain: off}).Get(context.Background(), "x"); !errors.Is(err, ErrNotFound) {
+	if _, err := (&Fetcher{Chain: off}).Zip(context.Background(), "example.test/m", "v1.0.0"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("off: %v", err)
 	}
 }
