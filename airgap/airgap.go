@@ -28,6 +28,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/berth-dev/berth/modproxy/proto"
+	"github.com/berth-dev/berth/store"
 )
 
 // ManifestName is the name of the manifest entry in a bundle.
@@ -86,13 +87,8 @@ type keyInfo struct {
 // parseKey validates a store key the way berth validates request paths and
 // classifies it. Keys that berth would never store are refused.
 func parseKey(key string) (keyInfo, error) {
-	if strings.HasPrefix(key, "/") || strings.Contains(key, "\\") || strings.Contains(key, "\x00") {
-		return keyInfo{}, fmt.Errorf("%q: not a relative slash path", key)
-	}
-	for _, elem := range strings.Split(key, "/") {
-		if elem == "" || elem == "." || elem == ".." || strings.HasPrefix(elem, ".berth-tmp-") {
-			return keyInfo{}, fmt.Errorf("%q: empty, ., .. or reserved path element", key)
-		}
+	if err := store.CheckKey(key); err != nil {
+		return keyInfo{}, err
 	}
 	req, err := proto.ParsePath("/" + key)
 	if err != nil {

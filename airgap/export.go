@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -19,12 +18,17 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/berth-dev/berth/store"
 )
 
 // ExportConfig configures Export.
 type ExportConfig struct {
-	// StoreDir is the root of a disk store (or a module cache's cache/download
-	// directory). Required.
+	// Store is the store to export; it must be a store.Walker. When it is nil,
+	// StoreDir names a disk store directory (or a module cache's
+	// cache/download directory), which is read and never written.
+	Store store.Store
+	// StoreDir is the root of a disk store, used when Store is nil.
 	StoreDir string
 	// Patterns limit the module files exported to module paths matching any of
 	// them, as GOPRIVATE patterns match (path.Match globs over path prefixes).
@@ -44,8 +48,9 @@ type ExportResult struct {
 	Modules int
 	// Bytes is the uncompressed size of the files.
 	Bytes int64
-	// Skipped lists store files that are not part of a bundle (temporary
-	// files, module cache bookkeeping such as .ziphash and .lock, unknown names).
+	// Skipped lists store files that are not part of a bundle (module cache
+	// bookkeeping such as .ziphash and .lock, unknown names). Temporary files
+	// are never listed by the store, so they are neither exported nor here.
 	Skipped []string
 	// SumDBIncomplete is set when the store's checksum tiles cannot prove
 	// all of its lookups in every order the go command may read them (a store
@@ -58,13 +63,21 @@ type ExportResult struct {
 // file and renames it into place once Export returns without error.
 func Export(ctx context.Context, cfg ExportConfig, w io.Writer) (ExportResult, error) {
 	var res ExportResult
-	keys, skipped, err := listStore(cfg.StoreDir, cfg.Patterns)
+	st := cfg.Store
+	if st == nil {
+		d, err := openStoreDir(cfg.StoreDir)
+		if err != nil {
+			return res, err
+		}
+		st = d
+	}
+	keys, skipped, err := listStore(ctx, st, cfg.Patterns)
 	if err != nil {
 		return res, err
 	}
 	res.Skipped = skipped
 	if cfg.SumDBKey != "" {
-		res.SumDBIncomplete = checkClosure(ctx, cfg.StoreDir, cfg.SumDBKey)
+		res.SumDBIncomplete = checkClosure(ctx, st, cfg.SumDBKey)
 	}
 	level := cfg.Level
 	if level == 0 {
@@ -97,7 +110,7 @@ func Export(ctx context.Context, cfg ExportConfig, w io.Writer) (ExportResult, e
 			zw.Close()
 			return res, err
 		}
-		mf, err := exportFile(tw, cfg.StoreDir, key, m.Created, buf)
+		mf, err := exportFile(ctx, tw, st, key, m.Created, buf)
 		if err != nil {
 			zw.Close()
 			return res, err
@@ -134,8 +147,8 @@ func Export(ctx context.Context, cfg ExportConfig, w io.Writer) (ExportResult, e
 	return res, nil
 }
 
-func exportFile(tw *tar.Writer, root, key string, mtime time.Time, buf []byte) (ManifestFile, error) {
-	f, err := os.Open(filepath.Join(root, filepath.FromSlash(key)))
+func exportFile(ctx context.Context, tw *tar.Writer, st store.Store, key string, mtime time.Time, buf []byte) (ManifestFile, error) {
+	f, err := st.Open(ctx, key)
 	if err != nil {
 		return ManifestFile{}, fmt.Errorf("export: %w", err)
 	}
@@ -162,39 +175,27 @@ func exportFile(tw *tar.Writer, root, key string, mtime time.Time, buf []byte) (
 	return ManifestFile{Name: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// listStore returns the keys of the files a bundle of the store at root
-// carries, sorted with the checksum data first, and the files left out.
-func listStore(root string, patterns []string) (keys, skipped []string, err error) {
+// openStoreDir opens the disk store at root for reading.
+func openStoreDir(root string) (*store.Disk, error) {
 	info, err := os.Stat(root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("export: store %w (give the store directory with --store)", err)
+		return nil, fmt.Errorf("export: store %w (give the store directory with --store)", err)
 	}
 	if !info.IsDir() {
-		return nil, nil, fmt.Errorf("export: store %s is not a directory", root)
+		return nil, fmt.Errorf("export: store %s is not a directory", root)
 	}
+	d, err := store.OpenExistingDisk(root)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return d, nil
+}
+
+// listStore returns the keys of the files a bundle of st carries, sorted with
+// the checksum data first, and the files left out.
+func listStore(ctx context.Context, st store.Store, patterns []string) (keys, skipped []string, err error) {
 	pat := strings.Join(patterns, ",")
-	err = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if strings.HasPrefix(e.Name(), ".berth-tmp-") {
-			if e.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if e.IsDir() {
-			return nil
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if !e.Type().IsRegular() {
-			skipped = append(skipped, key)
-			return nil
-		}
+	err = store.Walk(ctx, st, "", func(key string, _ store.Info) error {
 		ki, err := parseKey(key)
 		if err != nil || ki.kind == kindDataTile {
 			skipped = append(skipped, key)
@@ -217,8 +218,9 @@ func listStore(root string, patterns []string) (keys, skipped []string, err erro
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("export: reading store %s: %w", root, err)
+		return nil, nil, fmt.Errorf("export: reading the store: %w", err)
 	}
+	sort.Strings(skipped)
 	// Checksum data first, then modules; stable order for reproducible bundles.
 	sort.Slice(keys, func(i, j int) bool {
 		si, sj := strings.HasPrefix(keys[i], "sumdb/"), strings.HasPrefix(keys[j], "sumdb/")
@@ -260,22 +262,17 @@ func unmarkedDBs(keys []string) []string {
 }
 
 // checkClosure runs warm's tile closure over the store's own tiles only.
-func checkClosure(ctx context.Context, dir, key string) error {
+func checkClosure(ctx context.Context, st store.Store, key string) error {
 	nv, err := note.NewVerifier(key)
 	if err != nil {
 		return err
 	}
-	refs, err := storeLookups(dir, nv.Name(), nv)
+	refs, err := lookupsIn(ctx, st, nv.Name(), nv)
 	if err != nil {
 		return err
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	return tileClosure(ctx, refs, func(_ context.Context, p string) ([]byte, error) {
-		b, err := readStaged(root, "sumdb/"+nv.Name()+"/"+p, 16<<20)
+	return tileClosure(ctx, refs, func(ctx context.Context, p string) ([]byte, error) {
+		b, err := readKey(ctx, st, "sumdb/"+nv.Name()+"/"+p, 16<<20)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("the store has no sumdb/%s/%s", nv.Name(), p)
 		}

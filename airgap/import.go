@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/mod/modfile"
@@ -35,8 +36,9 @@ import (
 // ImportConfig configures Import.
 type ImportConfig struct {
 	// Store receives the files. Required. The staging directory is created
-	// inside it, so that unpacking never crosses file systems.
-	Store *store.Disk
+	// on its file system when it has one (store.TempDir), so that unpacking
+	// never fills another disk.
+	Store store.Store
 	// SumDBKey is the verifier key ("name+hash+key") of the checksum database
 	// every .mod and .zip in the bundle is verified against, using only the
 	// checksum data the bundle carries. It is the importer's own trust anchor:
@@ -130,9 +132,9 @@ func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportRe
 	if maxFiles <= 0 {
 		maxFiles = 1_000_000
 	}
-	dir, err := os.MkdirTemp(cfg.Store.Root(), ".berth-tmp-import-")
+	dir, err := store.TempDir(cfg.Store)
 	if err != nil {
-		return res, fmt.Errorf("import: cannot create a staging directory in the store: %w", err)
+		return res, fmt.Errorf("import: cannot create a staging directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	root, err := os.OpenRoot(dir)
@@ -479,7 +481,7 @@ func verifyStaged(ctx context.Context, dir string, root *os.Root, order []*stage
 }
 
 // commitFile moves one verified file into the store unless it is there already.
-func commitFile(ctx context.Context, st *store.Disk, dir string, s *staged, res *ImportResult) error {
+func commitFile(ctx context.Context, st store.Store, dir string, s *staged, res *ImportResult) error {
 	src := filepath.Join(dir, filepath.FromSlash(s.name))
 	if cur, err := st.Open(ctx, s.name); err == nil {
 		h := sha256.New()
@@ -495,7 +497,7 @@ func commitFile(ctx context.Context, st *store.Disk, dir string, s *staged, res 
 			res.KeptExisting++
 			return nil
 		}
-		merged, err := mergeLists(st, s.name, src)
+		merged, err := mergeLists(ctx, st, s.name, src)
 		if err != nil {
 			return err
 		}
@@ -516,30 +518,26 @@ func commitFile(ctx context.Context, st *store.Disk, dir string, s *staged, res 
 	return nil
 }
 
-func writeKey(ctx context.Context, st *store.Disk, key string, r io.Reader) error {
-	tmp, err := st.TempFile(key)
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
+func writeKey(ctx context.Context, st store.Store, key string, r io.Reader) error {
+	if err := store.Put(ctx, st, key, r, time.Time{}); err != nil {
+		return fmt.Errorf("import: %w (is the disk full?)", err)
 	}
-	if _, err := io.Copy(tmp, r); err != nil {
-		st.Discard(tmp)
-		return fmt.Errorf("import: writing %s: %w (is the disk full?)", key, err)
-	}
-	if err := st.Commit(ctx, key, tmp); err != nil {
-		st.Discard(tmp)
-		return fmt.Errorf("import: %w", err)
-	}
-	return tmp.Close()
+	return nil
 }
 
-// mergeLists returns the union of the store's version list and the bundle's.
-func mergeLists(st *store.Disk, key, src string) ([]byte, error) {
+// mergeLists returns the union of the store's version list and the bundle's
+// staged at src.
+func mergeLists(ctx context.Context, st store.Store, key, src string) ([]byte, error) {
+	cur, err := readKey(ctx, st, key, modzip.MaxZipFile)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	staged, err := os.ReadFile(src)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
 	seen := map[string]string{}
-	for _, p := range []string{filepath.Join(st.Root(), filepath.FromSlash(key)), src} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("import: %w", err)
-		}
+	for _, b := range [][]byte{cur, staged} {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) > 0 && semver.IsValid(f[0]) {
 				if _, ok := seen[f[0]]; !ok || len(line) > len(seen[f[0]]) {

@@ -5,16 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/berth-dev/berth/modproxy/proto"
+	"github.com/berth-dev/berth/store"
 	"github.com/berth-dev/berth/sumdb"
 )
 
@@ -60,26 +58,28 @@ func verifyLookup(ctx context.Context, v *sumdb.Verifier, mv module.Version) err
 }
 
 // storeLookups lists the lookups of database db in the disk store at root.
+// It is lookupsIn over a disk store, for callers that have only a directory.
 func storeLookups(root, db string, nv note.Verifier) ([]lookupRef, error) {
+	st, err := store.OpenExistingDisk(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return lookupsIn(context.Background(), st, db, nv)
+}
+
+// lookupsIn lists the lookups of database db in st. A store that cannot list
+// its keys has none to list.
+func lookupsIn(ctx context.Context, st store.Store, db string, nv note.Verifier) ([]lookupRef, error) {
 	var refs []lookupRef
-	base := filepath.Join(root, "sumdb", db, "lookup")
-	err := filepath.WalkDir(base, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == base {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if e.IsDir() || !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".berth-tmp-") {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, p)
-		key := filepath.ToSlash(rel)
+	err := store.Walk(ctx, st, "sumdb/"+db+"/lookup/", func(key string, _ store.Info) error {
 		ki, err := parseKey(key)
 		if err != nil || ki.kind != kindLookup {
 			return nil
 		}
-		b, err := os.ReadFile(p)
+		b, err := readKey(ctx, st, key, 16<<20)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,24 @@ func storeLookups(root, db string, nv note.Verifier) ([]lookupRef, error) {
 		refs = append(refs, lookupRef{key: key, mod: ki.mod, id: id, tree: t})
 		return nil
 	})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil, nil
+	}
 	return refs, err
+}
+
+// readKey returns the committed content of key, up to limit bytes.
+func readKey(ctx context.Context, st store.Store, key string, limit int64) ([]byte, error) {
+	f, err := st.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := readAllLimit(f, limit)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return b, nil
 }
 
 // preflight verifies every lookup of the store in the order Import will,
