@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/mod/module"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/modproxy/cache"
@@ -67,22 +66,23 @@ func (e WarmError) Error() string { return e.Need.String() + ": " + e.Err.Error(
 // and .zip (or the .mod only), and the lookup in checksum database sumdb when
 // it is not empty. A key, with a leading slash, is also its GOPROXY request path.
 func (n Need) Files(sumdb string) (keys []string, err error) {
-	ep, err := module.EscapePath(n.Path)
-	if err != nil {
-		return nil, err
-	}
-	ev, err := module.EscapeVersion(n.Version.Version)
-	if err != nil {
-		return nil, err
-	}
-	base := ep + "/@v/" + ev
+	kinds := []proto.Kind{proto.KindInfo, proto.KindMod, proto.KindZip}
 	if n.ModOnly {
-		keys = []string{base + ".mod"}
-	} else {
-		keys = []string{base + ".info", base + ".mod", base + ".zip"}
+		kinds = []proto.Kind{proto.KindMod}
+	}
+	for _, k := range kinds {
+		key, err := proto.VersionKey(n.Path, n.Version.Version, k)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
 	}
 	if sumdb != "" {
-		keys = append(keys, "sumdb/"+sumdb+"/lookup/"+ep+"@"+ev)
+		key, err := proto.LookupKey(sumdb, n.Path, n.Version.Version)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
 	}
 	return keys, nil
 }

@@ -117,7 +117,15 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	// Temporary files not written to for a minute belong to no live writer
 	// (writers touch them with every chunk): a crash left them. Nothing else
 	// needs repair: committed files are whole by construction.
-	go st.CleanTemp(time.Minute, log)
+	go func() {
+		n, err := store.RemoveTemp(st, time.Minute)
+		switch {
+		case err != nil:
+			log.Warn("cannot remove temporary files left by an earlier crash; they only take space", "store", st.Root(), "err", err)
+		case n > 0:
+			log.Info("removed stray temporary files left by an earlier crash", "count", n, "store", st.Root())
+		}
+	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -145,7 +153,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 
 	var health netkit.Health
 	health.AddLiveness("process", time.Second, func(context.Context) error { return nil })
-	health.AddReadiness("store-writable", 2*time.Second, func(context.Context) error { return st.CheckWritable() })
+	health.AddReadiness("store-writable", 2*time.Second, func(ctx context.Context) error { return store.Check(ctx, st) })
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.LiveHandler())
 	mux.Handle("GET /readyz", health.ReadyHandler())

@@ -28,15 +28,19 @@ func VersionKey(mod, version string, kind Kind) (string, error) {
 	if err := module.Check(mod, version); err != nil {
 		return "", err
 	}
-	em, err := module.EscapePath(mod)
-	if err != nil {
-		return "", err
+	em, ev, err := escape(mod, version)
+	return em + "/@v/" + ev + "." + kind.String(), err
+}
+
+// escape returns the escaped forms of a module path and version.
+func escape(mod, version string) (em, ev string, err error) {
+	if em, err = module.EscapePath(mod); err != nil {
+		return "", "", err
 	}
-	ev, err := module.EscapeVersion(version)
-	if err != nil {
-		return "", err
+	if ev, err = module.EscapeVersion(version); err != nil {
+		return "", "", err
 	}
-	return em + "/@v/" + ev + "." + kind.String(), nil
+	return em, ev, nil
 }
 
 // ListKey returns the store key of a module's version list.
@@ -51,15 +55,8 @@ func ListKey(mod string) (string, error) {
 // LookupKey returns the store key of checksum database db's lookup of a
 // module version.
 func LookupKey(db, mod, version string) (string, error) {
-	em, err := module.EscapePath(mod)
-	if err != nil {
-		return "", err
-	}
-	ev, err := module.EscapeVersion(version)
-	if err != nil {
-		return "", err
-	}
-	return "sumdb/" + db + "/lookup/" + em + "@" + ev, nil
+	em, ev, err := escape(mod, version)
+	return "sumdb/" + db + "/lookup/" + em + "@" + ev, err
 }
 
 // Lookup returns the request for checksum database db's lookup of a module

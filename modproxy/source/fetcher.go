@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/berth-dev/berth/modproxy/proto"
 )
 
 // Fetcher performs requests against a chain.
@@ -132,63 +134,50 @@ func firstLine(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// Upstream paths of the GOPROXY protocol, relative to a proxy's base URL.
-func listPath(path string) (string, error) {
-	ep, err := module.EscapePath(path)
-	return ep + "/@v/list", err
-}
-
-func versionPath(path, version, ext string) (string, error) {
-	ep, err := module.EscapePath(path)
-	if err != nil {
+// rel returns the escaped path of a request relative to a proxy's base URL.
+func rel(kind proto.Kind, path, version string) (string, error) {
+	if err := module.CheckPath(path); err != nil {
 		return "", err
 	}
-	ev, err := module.EscapeVersion(version)
-	if err != nil {
-		return "", err
+	if version != "" {
+		if _, err := module.EscapeVersion(version); err != nil {
+			return "", err
+		}
 	}
-	return ep + "/@v/" + ev + ext, nil
+	return proto.Request{Kind: kind, Module: path, Version: version}.UpstreamPath(), nil
 }
 
 // List implements Source.
 func (f *Fetcher) List(ctx context.Context, path string) (*Body, error) {
-	rel, err := listPath(path)
-	if err != nil {
-		return nil, err
-	}
-	return f.fetch(ctx, f.Chain.Upstreams, rel)
+	return f.fetchPath(ctx, proto.KindList, path, "")
 }
 
 // Latest implements Source.
 func (f *Fetcher) Latest(ctx context.Context, path string) (*Body, error) {
-	ep, err := module.EscapePath(path)
-	if err != nil {
-		return nil, err
-	}
-	return f.fetch(ctx, f.Chain.Upstreams, ep+"/@latest")
+	return f.fetchPath(ctx, proto.KindLatest, path, "")
 }
 
 // Info implements Source.
 func (f *Fetcher) Info(ctx context.Context, path, query string) (*Body, error) {
-	return f.fetchVersion(ctx, path, query, ".info")
+	return f.fetchPath(ctx, proto.KindInfo, path, query)
 }
 
 // Mod implements Source.
 func (f *Fetcher) Mod(ctx context.Context, path, version string) (*Body, error) {
-	return f.fetchVersion(ctx, path, version, ".mod")
+	return f.fetchPath(ctx, proto.KindMod, path, version)
 }
 
 // Zip implements Source.
 func (f *Fetcher) Zip(ctx context.Context, path, version string) (*Body, error) {
-	return f.fetchVersion(ctx, path, version, ".zip")
+	return f.fetchPath(ctx, proto.KindZip, path, version)
 }
 
-func (f *Fetcher) fetchVersion(ctx context.Context, path, version, ext string) (*Body, error) {
-	rel, err := versionPath(path, version, ext)
+func (f *Fetcher) fetchPath(ctx context.Context, kind proto.Kind, path, version string) (*Body, error) {
+	p, err := rel(kind, path, version)
 	if err != nil {
 		return nil, err
 	}
-	return f.fetch(ctx, f.Chain.Upstreams, rel)
+	return f.fetch(ctx, f.Chain.Upstreams, p)
 }
 
 // SumDB implements Source: the database is read from the first upstream of
