@@ -134,7 +134,7 @@ func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportRe
 	}
 	dir, err := store.TempDir(cfg.Store)
 	if err != nil {
-		return res, fmt.Errorf("import: cannot create a staging directory: %w", err)
+		return res, fmt.Errorf("import: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	root, err := os.OpenRoot(dir)
