@@ -893,15 +893,10 @@ func (a *analysis) tlsFinding(t Target, p Probe) *Finding {
 func (a *analysis) clockSuspect(p Probe) string {
 	now := time.Now()
 	for _, c := range p.Chain {
-		nb, err1 := time.Parse(time.RFC3339, c.NotBefore)
-		na, err2 := time.Parse(time.RFC3339, c.NotAfter)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if now.Before(nb) {
+		nb, err := time.Parse(time.RFC3339, c.NotBefore)
+		if err == nil && now.Before(nb) {
 			return fmt.Sprintf("Local time %s is before the certificate's NotBefore %s.", now.UTC().Format(time.RFC3339), c.NotBefore)
 		}
-		_ = na
 	}
 	for _, q := range a.r.Probes {
 		if q.Date == "" {

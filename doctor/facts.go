@@ -159,7 +159,7 @@ type GoProxyEntry struct {
 // defaultGoProxy is the go command's default module proxy list.
 var defaultGoProxy = "https://proxy." + "golang.org,direct"
 
-func gatherFacts(ctx context.Context, o *Options) (Facts, *reader, *x509.CertPool) {
+func gatherFacts(ctx context.Context, o *Options) (Facts, *x509.CertPool) {
 	r := &reader{root: o.Root}
 	f := Facts{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version(), Now: time.Now().UTC().Format(time.RFC3339)}
 	f.Hostname, _ = os.Hostname()
@@ -203,7 +203,7 @@ func gatherFacts(ctx context.Context, o *Options) (Facts, *reader, *x509.CertPoo
 		f.CA, pool = loadRoots(o, r)
 	}
 	f.Unreadable = r.unreadable
-	return f, r, pool
+	return f, pool
 }
 
 func resolverFact(f *Facts, o *Options) ResolverFact {
@@ -511,7 +511,10 @@ func loadRoots(o *Options, r *reader) (CAFacts, *x509.CertPool) {
 		dirs = filepath.SplitList(ca.SSLCertDir)
 	}
 	used := false
-	seen := map[string]bool{}
+	seen := map[string]bool{} // Loaded counts each certificate once, wherever it was found
+	// crypto/x509 reads every directory entry (following symlinks) and
+	// skips what fails, so those failures are not worth reporting.
+	quiet := &reader{root: r.root}
 	for _, p := range files {
 		cf := CAFile{Path: p}
 		data, _, err := r.read(p)
@@ -521,7 +524,6 @@ func loadRoots(o *Options, r *reader) (CAFacts, *x509.CertPool) {
 				cf.Used = true
 				used = true
 				cf.Certs = addPEM(pool, data, seen)
-				ca.Loaded += cf.Certs
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			cf.Exists = true
@@ -545,9 +547,6 @@ func loadRoots(o *Options, r *reader) (CAFacts, *x509.CertPool) {
 			if i >= 2000 {
 				break
 			}
-			// crypto/x509 reads every entry (following symlinks) and skips
-			// what fails, so failures here are not worth reporting.
-			quiet := &reader{root: r.root}
 			data, _, err := quiet.read(filepath.Join(d, e.Name()))
 			if err != nil {
 				continue
@@ -555,7 +554,6 @@ func loadRoots(o *Options, r *reader) (CAFacts, *x509.CertPool) {
 			cf.Certs += addPEM(pool, data, seen)
 		}
 		cf.Used = cf.Certs > 0
-		ca.Loaded += cf.Certs
 		ca.Dirs = append(ca.Dirs, cf)
 	}
 	ca.Loaded = len(seen)

@@ -73,6 +73,10 @@ type prober struct {
 
 	sumdbTarget *Target
 	proxies     int // GOPROXY entries probed
+	// supported receives the status of each proxy's
+	// /sumdb/<name>/supported answer (0 when the request failed); it holds
+	// one per proxy, so sending never blocks.
+	supported chan int
 }
 
 func (p *prober) add(pr Probe) {
@@ -707,6 +711,11 @@ func (p *prober) goproxyProbes(ctx context.Context, t Target) {
 	p.goRun(func() { p.httpProbe(ctx, t, "goproxy", base+"/"+esc+"/@v/list") })
 	if name := p.facts.Go.SumDBName; name != "" {
 		pr := p.httpProbe(ctx, t, "sumdb", base+"/sumdb/"+name+"/supported")
+		status := pr.Status
+		if pr.Cause != "" && pr.Cause != kHTTPStatus {
+			status = 0 // a failed request, whatever status a proxy's CONNECT had
+		}
+		p.supported <- status
 		if pr.OK {
 			p.httpProbe(ctx, t, "sumdb", base+"/sumdb/"+name+"/latest")
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	facts, _, roots := gatherFacts(ctx, &o)
+	facts, roots := gatherFacts(ctx, &o)
 	if len(o.Targets) == 0 {
 		for _, e := range facts.Go.Proxies {
 			if e.URL == "off" {
@@ -53,15 +54,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	p := &prober{o: &o, facts: &facts, roots: roots, proxy: proxyFunc(&o), start: start}
 	proxies := 0
 	for _, t := range targets {
-		p.goRun(func() { p.runTarget(ctx, t) })
 		if t.Role == "goproxy" {
 			proxies++
 		}
 	}
-	p.proxies = proxies
+	p := &prober{o: &o, facts: &facts, roots: roots, proxy: proxyFunc(&o), start: start,
+		proxies: proxies, supported: make(chan int, proxies)}
+	for _, t := range targets {
+		p.goRun(func() { p.runTarget(ctx, t) })
+	}
 	if proxies > 0 && facts.Go.SumDBName != "" && !sumdbExcludedAll(&facts.Go) {
 		p.goRun(func() { p.sumdbDirect(ctx) })
 	}
@@ -89,31 +92,14 @@ func sumdbExcludedAll(g *GoFacts) bool {
 // When all of them are 404 or 410 the go command contacts the checksum
 // database itself, so the doctor does the same.
 func (p *prober) sumdbDirect(ctx context.Context) {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	want := p.proxies
-	for {
-		p.mu.Lock()
-		n, direct := 0, true
-		for _, pr := range p.probes {
-			if pr.Kind == "sumdb" && strings.HasSuffix(pr.Name, "/supported") {
-				n++
-				if pr.Status != 404 && pr.Status != 410 {
-					direct = false
-				}
-			}
-		}
-		p.mu.Unlock()
-		if n >= want {
-			if !direct {
-				return
-			}
-			break
-		}
+	for range p.proxies {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case status := <-p.supported:
+			if status != http.StatusNotFound && status != http.StatusGone {
+				return // this proxy serves the checksum database, or failed to say
+			}
 		}
 	}
 	u := strings.TrimSuffix(p.facts.Go.SumDBURL, "/") + "/latest"

@@ -248,3 +248,75 @@ func TestRunProxyRefusesConnect(t *testing.T) {
 		})
 	}
 }
+
+// TestRunSumDBDirect: a GOPROXY that answers 404 to /sumdb/<name>/supported
+// makes the go command contact the checksum database itself, and the doctor
+// follows it there (a loopback server in GOSUMDB's URL form); with a proxy
+// that serves the checksum database it does not.
+func TestRunSumDBDirect(t *testing.T) {
+	sumdb := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/latest" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("go.sum database tree\n"))
+	}))
+	defer sumdb.Close()
+	for _, tc := range []struct {
+		name      string
+		supported int
+		sumdbUp   bool
+		direct    bool
+		want      string
+	}{
+		{"proxied", 200, true, false, ""},
+		{"direct", 404, true, true, ""},
+		{"direct-down", 410, false, true, "goproxy.sumdb-unreachable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case strings.HasSuffix(r.URL.Path, "/@v/list"):
+					w.Write([]byte("v0.1.0\n"))
+				case strings.HasSuffix(r.URL.Path, "/supported"):
+					w.WriteHeader(tc.supported)
+				case strings.HasSuffix(r.URL.Path, "/latest"):
+					w.Write([]byte("go.sum database tree\n"))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer proxy.Close()
+			pool := x509.NewCertPool()
+			pool.AddCert(proxy.Certificate())
+			pool.AddCert(sumdb.Certificate())
+			sumURL := sumdb.URL
+			if !tc.sumdbUp {
+				l, _ := net.Listen("tcp", "127.0.0.1:0")
+				sumURL = "https://" + l.Addr().String()
+				l.Close()
+			}
+			rep, err := Run(context.Background(), Options{Roots: pool, Timeout: 3 * time.Second,
+				LookupEnv: env("GOPROXY", proxy.URL, "GOSUMDB", "sum.example.test+key "+sumURL)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			direct := false
+			for _, tg := range rep.Targets {
+				if tg.Role == "sumdb" {
+					direct = tg.Input == sumURL
+				}
+			}
+			if direct != tc.direct {
+				t.Errorf("checksum database probed directly: %v, want %v (targets %+v)", direct, tc.direct, rep.Targets)
+			}
+			var ids []string
+			for _, f := range rep.Findings {
+				ids = append(ids, f.ID)
+			}
+			if strings.Join(ids, " ") != tc.want {
+				t.Errorf("findings %q, want %q: %+v", ids, tc.want, rep.Findings)
+			}
+		})
+	}
+}
