@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/store"
 )
 
 // warmed is a store filled by Warm from a real go.sum.
@@ -153,7 +154,7 @@ func TestExportImport(t *testing.T) {
 		}
 	}
 	for k := range got {
-		if strings.Contains(k, ".berth-tmp-") {
+		if strings.Contains(k, store.TempName("")) {
 			t.Errorf("import left %s", k)
 		}
 	}

@@ -82,7 +82,7 @@ func FuzzImportBundle(f *testing.F) {
 			if rel != "." && rel != "store" && !strings.HasPrefix(rel, "store"+string(os.PathSeparator)) {
 				t.Errorf("import wrote outside the store: %s", rel)
 			}
-			if strings.HasPrefix(e.Name(), ".berth-tmp-") {
+			if store.IsTemp(e.Name()) {
 				t.Errorf("import left %s", rel)
 			}
 			if e.Type()&fs.ModeSymlink != 0 {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/store"
 )
 
 // TestScale warms, re-warms, exports and imports a few hundred generated
@@ -53,7 +54,11 @@ func TestScale(t *testing.T) {
 	}
 	defer root.Close()
 	nv, _ := note.NewVerifier(up.GOSUMDB())
-	refs, err := storeLookups(dir, up.SumDBName, nv)
+	dst, err := store.OpenExistingDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := lookupsIn(ctx, dst, up.SumDBName, nv)
 	if err != nil || len(refs) != len(mods) {
 		t.Fatalf("lookups: %d, %v", len(refs), err)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/store"
 )
 
 // bundleOf warms a store with every test module through a proxy (no go
@@ -127,7 +128,7 @@ func TestImportRefusesTampered(t *testing.T) {
 		{"hard link", add(tar.Header{Name: "example.test/evil/@v/list", Typeflag: tar.TypeLink, Linkname: "example.test/lib/@v/list"}, ""), false, "", "not a regular file"},
 		{"device", add(tar.Header{Name: "example.test/evil/@v/list", Typeflag: tar.TypeChar}, ""), false, "", "not a regular file"},
 		{"duplicate", func(es []entry) []entry { return append(es[:1:1], es...) }, false, "", "twice"},
-		{"temp name", add(tar.Header{Name: "example.test/evil/@v/.berth-tmp-1"}, "x"), true, "", "reserved"},
+		{"temp name", add(tar.Header{Name: "example.test/evil/@v/" + store.TempName("1")}, "x"), true, "", "reserved"},
 		{"unknown file", add(tar.Header{Name: "example.test/evil/@v/v1.0.0.ziphash"}, "x"), true, "", "evil"},
 		{"too large", add(tar.Header{Name: "example.test/evil/@v/list"}, strings.Repeat("v1.0.0\n", 20000)), true, "", "over the limit"},
 		{"no manifest", func(es []entry) []entry { return es[:len(es)-1] }, false, "", "not a berth bundle"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sort"
 
 	"golang.org/x/mod/module"
@@ -57,19 +56,6 @@ func verifyLookup(ctx context.Context, v *sumdb.Verifier, mv module.Version) err
 	return v.CheckLookup(ctx, mv.Path, mv.Version)
 }
 
-// storeLookups lists the lookups of database db in the disk store at root.
-// It is lookupsIn over a disk store, for callers that have only a directory.
-func storeLookups(root, db string, nv note.Verifier) ([]lookupRef, error) {
-	st, err := store.OpenExistingDisk(root)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return lookupsIn(context.Background(), st, db, nv)
-}
-
 // lookupsIn lists the lookups of database db in st. A store that cannot list
 // its keys has none to list.
 func lookupsIn(ctx context.Context, st store.Store, db string, nv note.Verifier) ([]lookupRef, error) {
@@ -115,15 +101,14 @@ func readKey(ctx context.Context, st store.Store, key string, limit int64) ([]by
 // store would need and the store lacks are fetched and stored now, while the
 // upstream is reachable.
 func preflight(ctx context.Context, cfg WarmConfig) error {
-	rs, ok := cfg.Cache.Store().(interface{ Root() string })
-	if !ok || cfg.SumDBKey == "" {
+	if cfg.SumDBKey == "" {
 		return nil
 	}
 	nv, err := note.NewVerifier(cfg.SumDBKey)
 	if err != nil {
 		return err
 	}
-	refs, err := storeLookups(rs.Root(), nv.Name(), nv)
+	refs, err := lookupsIn(ctx, cfg.Cache.Store(), nv.Name(), nv)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/store"
 )
 
 const sumdbName = "sum.berth.test"
@@ -212,7 +213,7 @@ func noTemp(t *testing.T, files map[string]int64) {
 	t.Helper()
 	var names []string
 	for k := range files {
-		if strings.HasPrefix(filepath.Base(k), ".berth-tmp-") {
+		if store.IsTemp(filepath.Base(k)) {
 			names = append(names, k)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/store"
 )
 
 // TestUpstreamFaults runs the go command through berth against an upstream
@@ -124,7 +125,7 @@ func TestUpstreamFaults(t *testing.T) {
 			if stored != nil {
 				t.Fatalf("a bad zip was stored (%d bytes)", len(stored))
 			}
-			matches, _ := filepath.Glob(filepath.Join(storeDir, "example.test/lib/@v/.berth-tmp-*"))
+			matches, _ := filepath.Glob(filepath.Join(storeDir, "example.test/lib/@v/"+store.TempName("*")))
 			if len(matches) > 0 {
 				t.Fatalf("temporary files left behind: %v", matches)
 			}

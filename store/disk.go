@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -401,78 +400,4 @@ func newest(p string, e fs.DirEntry) time.Time {
 		return nil
 	})
 	return t
-}
-
-// TempFile returns a new, empty temporary file in key's own directory, to be
-// committed with Commit.
-//
-// Deprecated: transitional; removed when modproxy moves to Create.
-func (d *Disk) TempFile(key string) (*os.File, error) {
-	p, err := d.path(key)
-	if err != nil {
-		return nil, err
-	}
-	return d.tempBeside(p)
-}
-
-// Commit makes tmp, a file returned by TempFile, visible under key.
-//
-// Deprecated: transitional; removed when modproxy moves to Create.
-func (d *Disk) Commit(_ context.Context, key string, tmp *os.File) error {
-	p, err := d.path(key)
-	if err != nil {
-		return err
-	}
-	return commitFile(tmp, key, p, time.Time{})
-}
-
-// Discard removes a temporary file that will not be committed and closes it.
-//
-// Deprecated: transitional; removed when modproxy moves to Create.
-func (d *Disk) Discard(tmp *os.File) {
-	if tmp == nil {
-		return
-	}
-	os.Remove(tmp.Name())
-	tmp.Close()
-}
-
-// CleanTemp removes temporaries older than minAge, as RemoveTemp does, and
-// logs how many.
-//
-// Deprecated: transitional; use RemoveTemp (through store.RemoveTemp).
-func (d *Disk) CleanTemp(minAge time.Duration, log *slog.Logger) int {
-	n, err := d.RemoveTemp(minAge)
-	if log != nil {
-		if n > 0 {
-			log.Info("removed stray temporary files left by an earlier crash", "count", n, "store", d.root)
-		}
-		if err != nil {
-			log.Warn("cannot remove some temporary files", "store", d.root, "err", err)
-		}
-	}
-	return n
-}
-
-// Walk calls fn for every committed file below the root (temporary files
-// are skipped), with its key, size and modification time.
-//
-// Deprecated: transitional; use WalkKeys (through store.Walk).
-func (d *Disk) Walk(fn func(key string, size int64, mod time.Time)) error {
-	return d.WalkKeys(context.Background(), "", func(key string, info Info) error {
-		fn(key, info.Size, info.ModTime)
-		return nil
-	})
-}
-
-// Chtimes sets key's modification time (lists use it as the time they were
-// last confirmed with an upstream).
-//
-// Deprecated: transitional; removed when modproxy commits with a time.
-func (d *Disk) Chtimes(key string, t time.Time) error {
-	p, err := d.path(key)
-	if err != nil {
-		return err
-	}
-	return os.Chtimes(p, t, t)
 }

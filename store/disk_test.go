@@ -140,46 +140,6 @@ func TestOpenExistingDisk(t *testing.T) {
 	}
 }
 
-// The methods modproxy uses until it moves to Create.
-func TestDiskTransitional(t *testing.T) {
-	d := newDisk(t)
-	ctx := context.Background()
-	key := "example.test/lib/@v/v1.0.0.zip"
-	tmp, err := d.TempFile(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp.WriteString("partial and whole")
-	if ok, _ := store.Has(ctx, d, key); ok {
-		t.Fatal("uncommitted content is visible")
-	}
-	if err := d.Commit(ctx, key, tmp); err != nil {
-		t.Fatal(err)
-	}
-	tmp.Close()
-	if ok, _ := store.Has(ctx, d, key); !ok {
-		t.Fatal("committed content is not visible")
-	}
-	tmp2, _ := d.TempFile("example.test/lib/@v/v1.1.0.zip")
-	d.Discard(tmp2)
-	if _, err := os.Stat(tmp2.Name()); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("discarded temp file still exists: %v", err)
-	}
-	n := 0
-	d.Walk(func(string, int64, time.Time) { n++ })
-	if n != 1 {
-		t.Errorf("Walk listed %d files, want 1", n)
-	}
-	past := time.Now().Add(-time.Hour).Truncate(time.Second)
-	d.Chtimes(key, past)
-	if info, _ := d.Stat(ctx, key); !info.ModTime.Equal(past) {
-		t.Errorf("Chtimes: ModTime %v, want %v", info.ModTime, past)
-	}
-	if d.CleanTemp(time.Hour, nil) != 0 {
-		t.Error("CleanTemp removed something")
-	}
-}
-
 func TestUnwritableStore(t *testing.T) {
 	if runtime.GOOS == "windows" || os.Geteuid() == 0 {
 		// root ignores directory permissions; use a path under a regular file instead.

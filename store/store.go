@@ -63,24 +63,6 @@ type Store interface {
 
 	// Remove deletes key. Removing a missing key is not an error.
 	Remove(ctx context.Context, key string) error
-
-	// TempFile returns a new, empty scratch file for content that will be
-	// committed under key with Commit.
-	//
-	// Deprecated: transitional; removed when modproxy moves to Create.
-	TempFile(key string) (*os.File, error)
-
-	// Commit makes the content of tmp, a file returned by TempFile, visible
-	// under key, atomically and durably. tmp is left open for the caller to
-	// close.
-	//
-	// Deprecated: transitional; removed when modproxy moves to Create.
-	Commit(ctx context.Context, key string, tmp *os.File) error
-
-	// Discard removes a temporary file that will not be committed and closes it.
-	//
-	// Deprecated: transitional; removed when modproxy moves to Create.
-	Discard(tmp *os.File)
 }
 
 // Writer is content being written for one key, returned by Store.Create.

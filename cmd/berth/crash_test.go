@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/store"
 )
 
 // startBerthProc runs the berth binary as a proxy and returns its base URL.
@@ -106,7 +107,7 @@ func TestKill9DuringFetch(t *testing.T) {
 	// Kill once berth has written part of the body to its temporary file.
 	final := filepath.Join(storeDir, strings.TrimPrefix(zipPath, "/"))
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		m, _ := filepath.Glob(filepath.Join(filepath.Dir(final), ".berth-tmp-*"))
+		m, _ := filepath.Glob(filepath.Join(filepath.Dir(final), store.TempName("*")))
 		if len(m) > 0 {
 			if info, err := os.Stat(m[0]); err == nil && info.Size() > 0 {
 				break
@@ -125,7 +126,7 @@ func TestKill9DuringFetch(t *testing.T) {
 	if _, err := os.Stat(final); err == nil {
 		t.Fatal("a partial zip is visible under its key after kill -9")
 	}
-	strays, _ := filepath.Glob(filepath.Join(filepath.Dir(final), ".berth-tmp-*"))
+	strays, _ := filepath.Glob(filepath.Join(filepath.Dir(final), store.TempName("*")))
 	if len(strays) == 0 {
 		t.Fatal("expected the killed fetch's temporary file (test setup)")
 	}

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
 
+	"github.com/berth-dev/berth/store"
 	"github.com/berth-dev/berth/sumdb"
 )
 
@@ -39,7 +40,7 @@ func main() {
 	root := os.Args[1]
 	var zips []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".zip") && !strings.Contains(p, ".berth-tmp-") {
+		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".zip") && !store.IsTemp(filepath.Base(p)) {
 			zips = append(zips, p)
 		}
 		return err
