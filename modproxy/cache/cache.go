@@ -7,7 +7,8 @@
 //
 // How the parts fit:
 //
-//	Get (get.go)        classifies a request: immutable, list, query, sumdb
+//	Get (get.go)        classifies a request: immutable, list, query, sumdb;
+//	                    answers a Content (a stored file, bytes, or a flight)
 //	  store hit         the committed file (store.Store), read whole when small
 //	  miss -> flight    flight.go: one fetch per key, streamed to every waiter
 //	     fetch.go       source.Source -> store.Writer, verify, Commit
