@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/internal/goenv"
 )
 
 type analysis struct {
@@ -244,7 +246,7 @@ func (a *analysis) factChecks() {
 	// goproxy.private-module-public
 	if firstUsable != "" && firstUsable != "direct" {
 		for _, m := range g.Modules {
-			if !looksPrivate(m) || matchGlobs(g.GONOPROXY, m) {
+			if !looksPrivate(m) || goenv.Patterns(g.GONOPROXY).Match(m) {
 				continue
 			}
 			a.add(idGoproxyPrivatePublic, Finding{Severity: SevError, key: m,
@@ -314,61 +316,6 @@ func privateGlob(m string) string {
 		return parts[0] + "/" + parts[1]
 	}
 	return parts[0]
-}
-
-// matchGlobs reports whether any comma-separated glob matches a prefix of
-// the module path, the rule the go command applies to GOPRIVATE.
-func matchGlobs(globs, target string) bool {
-	for _, g := range strings.Split(globs, ",") {
-		g = strings.TrimSpace(g)
-		if g == "" {
-			continue
-		}
-		n := strings.Count(g, "/")
-		prefix := target
-		for i := 0; i < len(target); i++ {
-			if target[i] == '/' {
-				if n == 0 {
-					prefix = target[:i]
-					break
-				}
-				n--
-			}
-		}
-		if n > 0 {
-			continue
-		}
-		if ok, _ := pathMatch(g, prefix); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func pathMatch(pattern, name string) (bool, error) {
-	return matchPath(pattern, name), nil
-}
-
-// matchPath is path.Match limited to '*' and '?', without error cases.
-func matchPath(p, s string) bool {
-	if p == "" {
-		return s == ""
-	}
-	switch p[0] {
-	case '*':
-		for i := 0; i <= len(s); i++ {
-			if i > 0 && s[i-1] == '/' {
-				return false
-			}
-			if matchPath(p[1:], s[i:]) {
-				return true
-			}
-		}
-		return false
-	case '?':
-		return s != "" && s[0] != '/' && matchPath(p[1:], s[1:])
-	}
-	return s != "" && s[0] == p[0] && matchPath(p[1:], s[1:])
 }
 
 // targetChecks finds the root cause for one target: the first stage of the

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpproxy"
+
+	"github.com/berth-dev/berth/internal/goenv"
 )
 
 // Facts is everything the doctor learns without sending a packet.
@@ -137,11 +138,18 @@ type GoFacts struct {
 	GOINSECURE string `json:"GOINSECURE,omitempty"`
 	// Source is "environment", "go env" or "default".
 	Source string `json:"source"`
-	// Proxies is GOPROXY split into entries with the separator before each.
+	// Proxies are the GOPROXY entries the go command uses, as it reads
+	// them: up to "off" or "direct", a bare host name with https:// added.
 	Proxies []GoProxyEntry `json:"proxies"`
-	// SumDBName and SumDBURL come from GOSUMDB.
+	// ProxiesError is the go command's complaint about an invalid GOPROXY
+	// (Proxies is empty then).
+	ProxiesError string `json:"proxies_error,omitempty"`
+	// SumDBName and SumDBURL come from GOSUMDB: the checksum database's
+	// name and the URL the go command contacts when no proxy serves it.
 	SumDBName string `json:"sumdb_name,omitempty"`
 	SumDBURL  string `json:"sumdb_url,omitempty"`
+	// SumDBError is the go command's complaint about an invalid GOSUMDB.
+	SumDBError string `json:"sumdb_error,omitempty"`
 	// Git is the path of git, empty when not found (needed by "direct").
 	Git string `json:"git,omitempty"`
 	// Modules are the module paths checked against GOPRIVATE.
@@ -323,13 +331,21 @@ func goFacts(ctx context.Context, o *Options, r *reader) GoFacts {
 		}
 	}
 	if vals["GOPROXY"] == "" && o.GoCommand {
-		if env := goEnv(ctx, o, keys); env != nil {
-			for k, v := range env {
-				if vals[k] == "" && v != "" {
-					vals[k] = v
+		// The go command's own configuration (go/env files, GOROOT/go.env),
+		// read with the go found on the PATH the options give, briefly: the
+		// probes share the run's deadline.
+		if goBin := lookPath("go", o.getenv("PATH"), ""); goBin != "" {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			env, _, err := goenv.Read(ctx, o.lookupEnv, goBin, keys...)
+			cancel()
+			if err == nil {
+				for k, v := range env {
+					if vals[k] == "" && v != "" {
+						vals[k] = v
+					}
 				}
+				g.Source = "go env"
 			}
-			g.Source = "go env"
 		}
 	}
 	g.GOPROXY, g.GONOPROXY, g.GOPRIVATE = vals["GOPROXY"], vals["GONOPROXY"], vals["GOPRIVATE"]
@@ -340,14 +356,19 @@ func goFacts(ctx context.Context, o *Options, r *reader) GoFacts {
 	if g.GOSUMDB == "" {
 		g.GOSUMDB = "sum.golang.org"
 	}
-	if g.GONOPROXY == "" {
-		g.GONOPROXY = g.GOPRIVATE
+	g.GONOPROXY, g.GONOSUMDB = string(goenv.NoProxy(vals)), string(goenv.NoSumDB(vals))
+	g.Proxies, g.ProxiesError = goProxies(g.GOPROXY)
+	db, err := goenv.ParseSumDB(g.GOSUMDB)
+	if err != nil {
+		// The go command refuses to verify with this value. The database
+		// it names is still probed, so the report says whether it would be
+		// reachable once the key is fixed.
+		g.SumDBError = clip(err.Error(), 400)
+		db = namedSumDB(g.GOSUMDB)
 	}
-	if g.GONOSUMDB == "" {
-		g.GONOSUMDB = g.GOPRIVATE
+	if !db.Off {
+		g.SumDBName, g.SumDBURL = clip(db.Name, 253), clip(db.Direct(), 400)
 	}
-	g.Proxies = splitGoProxy(g.GOPROXY)
-	g.SumDBName, g.SumDBURL = parseGoSumDB(g.GOSUMDB)
 	if p := lookPath("git", o.getenv("PATH"), o.Root); p != "" {
 		g.Git = p
 	}
@@ -366,29 +387,6 @@ func goModPath() string {
 		return "go.mod"
 	}
 	return filepath.Join(wd, "go.mod")
-}
-
-// goEnv runs "go env -json KEYS" with a short timeout when a go binary exists.
-func goEnv(ctx context.Context, o *Options, keys []string) map[string]string {
-	p := lookPath("go", o.getenv("PATH"), "")
-	if p == "" {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, p, append([]string{"env"}, keys...)...).Output()
-	if err != nil {
-		return nil
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) != len(keys) {
-		return nil
-	}
-	m := map[string]string{}
-	for i, k := range keys {
-		m[k] = strings.TrimSpace(lines[i])
-	}
-	return m
 }
 
 func lookPath(name, path, root string) string {
@@ -411,45 +409,51 @@ func lookPath(name, path, root string) string {
 	return ""
 }
 
-// splitGoProxy splits GOPROXY into entries, keeping each separator.
-func splitGoProxy(v string) []GoProxyEntry {
-	var out []GoProxyEntry
-	for v != "" && len(out) < 32 {
-		i := strings.IndexAny(v, ",|")
-		var e, sep string
-		if i < 0 {
-			e, v = v, ""
-		} else {
-			e, sep, v = v[:i], v[i:i+1], v[i+1:]
-		}
-		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
-		}
-		out = append(out, GoProxyEntry{URL: clip(e, 400), FallThrough: sep})
+// goProxies returns the GOPROXY entries the go command uses, as it reads
+// them (goenv.ParseProxyList): up to "off" or "direct", a bare host name
+// with https:// added. An invalid list has no entries and the go command's
+// complaint.
+func goProxies(v string) ([]GoProxyEntry, string) {
+	list, err := goenv.ParseProxyList(v)
+	if err != nil {
+		return nil, clip(err.Error(), 400)
 	}
-	return out
+	var out []GoProxyEntry
+	for i, e := range list {
+		if i == 32 {
+			break
+		}
+		ge := GoProxyEntry{URL: clip(e.URL, 400)}
+		switch {
+		case e.Off:
+			ge.URL = "off"
+		case e.Direct:
+			ge.URL = "direct"
+		}
+		switch {
+		case e.FallbackOnError:
+			ge.FallThrough = "|"
+		case i < len(list)-1:
+			ge.FallThrough = ","
+		}
+		out = append(out, ge)
+	}
+	return out, ""
 }
 
-// parseGoSumDB splits GOSUMDB ("name", "name+key", "name+key url", "off").
-func parseGoSumDB(v string) (name, u string) {
+// namedSumDB is the database an invalid GOSUMDB value names: the name
+// before any "+key", and the URL after it.
+func namedSumDB(v string) goenv.SumDB {
 	f := strings.Fields(v)
-	if len(f) == 0 || f[0] == "off" {
-		return "", ""
+	if len(f) == 0 {
+		return goenv.SumDB{Off: true}
 	}
-	name, _, _ = strings.Cut(f[0], "+")
-	if name == "sum.golang.google.cn" {
-		return name, "https://sum.golang.google.cn"
-	}
+	db := goenv.SumDB{}
+	db.Name, _, _ = strings.Cut(f[0], "+")
 	if len(f) > 1 {
-		u = f[1]
-		if !strings.Contains(u, "://") {
-			u = "https://" + u
-		}
-	} else {
-		u = "https://" + name
+		db.URL = f[1]
 	}
-	return clip(name, 253), clip(u, 400)
+	return db
 }
 
 // goModPaths returns the module path and requirements named in go.mod content.

@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"testing"
+
+	"github.com/berth-dev/berth/internal/goenv"
 )
 
 var resolvSeeds = []string{
@@ -86,11 +88,10 @@ func FuzzGoEnv(f *testing.F) {
 	f.Add("https://a.test,https://b.test|direct", "sum.golang.org+key https://x", "module a\nrequire (\n b v1\n)\n")
 	f.Add("off", "off", "")
 	f.Fuzz(func(t *testing.T, goproxy, gosumdb, gomod string) {
-		splitGoProxy(goproxy)
-		parseGoSumDB(gosumdb)
+		goProxies(goproxy)
+		goenv.ParseSumDB(gosumdb)
 		for _, m := range goModPaths([]byte(gomod)) {
 			looksPrivate(m)
-			matchGlobs(goproxy, m)
 		}
 		parseProxyValue(goproxy)
 	})

@@ -1,10 +1,17 @@
 package doctor
 
 import (
+	"context"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 func TestParseResolvConf(t *testing.T) {
@@ -160,17 +167,39 @@ func TestProxyFacts(t *testing.T) {
 }
 
 func TestGoFacts(t *testing.T) {
-	if got := splitGoProxy("https://a.test,https://b.test|direct"); len(got) != 3 || got[0].FallThrough != "," || got[1].FallThrough != "|" || got[2].URL != "direct" {
-		t.Errorf("split %+v", got)
+	_, vkey, err := note.GenerateKey(rand.Reader, "sum.example.test")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n, u := parseGoSumDB("sum.example.test+abc https://mirror.test/sumdb"); n != "sum.example.test" || u != "https://mirror.test/sumdb" {
-		t.Errorf("gosumdb %s %s", n, u)
-	}
-	if n, _ := parseGoSumDB("off"); n != "" {
-		t.Errorf("off: %s", n)
-	}
-	if !matchGlobs("git.corp.example,github.com/acme/*", "github.com/acme/lib/v2") || matchGlobs("github.com/acme/*", "github.com/other/x") {
-		t.Errorf("GOPRIVATE glob matching")
+	for _, tc := range []struct {
+		env     []string
+		proxies []GoProxyEntry
+		perr    bool
+		name    string
+		url     string
+		serr    bool
+		noProxy string
+	}{
+		{env: []string{"GOPROXY", "https://a.test,https://b.test|direct", "GOSUMDB", vkey + " https://mirror.test/sumdb"},
+			proxies: []GoProxyEntry{{"https://a.test", ","}, {"https://b.test", "|"}, {"direct", ""}},
+			name:    "sum.example.test", url: "https://mirror.test/sumdb"},
+		// A bare host is https://; the go command reads nothing after off.
+		{env: []string{"GOPROXY", "proxy.example.test,off,https://after-off.test", "GOSUMDB", vkey},
+			proxies: []GoProxyEntry{{"https://proxy.example.test", ","}, {"off", ""}}, name: "sum.example.test", url: "https://sum.example.test"},
+		{env: []string{"GOPROXY", "ftp://proxy.example.test", "GOSUMDB", "off", "GOPRIVATE", "git.corp.example"}, perr: true, noProxy: "git.corp.example"},
+		{env: []string{"GOPROXY", "off", "GOSUMDB", "sum.example.test", "GOPRIVATE", "git.corp.example", "GONOPROXY", "none.example"},
+			proxies: []GoProxyEntry{{"off", ""}}, name: "sum.example.test", url: "https://sum.example.test", serr: true, noProxy: "none.example"},
+	} {
+		g := goFacts(context.Background(), &Options{LookupEnv: env(tc.env...), Modules: []string{"example.test/app"}}, &reader{})
+		if !reflect.DeepEqual(g.Proxies, tc.proxies) || (g.ProxiesError != "") != tc.perr {
+			t.Errorf("%v: proxies %+v (error %q), want %+v", tc.env, g.Proxies, g.ProxiesError, tc.proxies)
+		}
+		if g.SumDBName != tc.name || g.SumDBURL != tc.url || (g.SumDBError != "") != tc.serr {
+			t.Errorf("%v: sumdb %q %q (error %q), want %q %q", tc.env, g.SumDBName, g.SumDBURL, g.SumDBError, tc.name, tc.url)
+		}
+		if g.GONOPROXY != tc.noProxy {
+			t.Errorf("%v: GONOPROXY %q, want %q", tc.env, g.GONOPROXY, tc.noProxy)
+		}
 	}
 	for m, want := range map[string]bool{"git.corp.example/team/lib": true, "github.com/acme/lib": false, "gitlab.acme.io/x": true, "golang.org/x/text": false, "example.internal/x": true} {
 		if looksPrivate(m) != want {
@@ -180,5 +209,32 @@ func TestGoFacts(t *testing.T) {
 	mods := goModPaths([]byte("module example.test/app\n\nrequire (\n\tgit.corp.example/lib v1.0.0 // indirect\n\tgolang.org/x/text v0.1.0\n)\nrequire github.com/a/b v1.0.0\n"))
 	if want := []string{"example.test/app", "git.corp.example/lib", "golang.org/x/text", "github.com/a/b"}; !reflect.DeepEqual(mods, want) {
 		t.Errorf("go.mod paths %v", mods)
+	}
+}
+
+// TestGoFactsFromGoEnv: with GoCommand and no GOPROXY in the environment,
+// the values come from the real go command's configuration (a GOENV file
+// here), through goenv.Read.
+func TestGoFactsFromGoEnv(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	cfg := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(cfg, []byte("GOPROXY=https://proxy.example.test|direct\nGOPRIVATE=git.corp.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOENV", cfg)
+	o := &Options{GoCommand: true, Modules: []string{"example.test/app"},
+		LookupEnv: func(k string) (string, bool) {
+			if k == "PATH" {
+				return filepath.Dir(goBin), true
+			}
+			return "", false
+		}}
+	g := goFacts(context.Background(), o, &reader{})
+	want := []GoProxyEntry{{"https://proxy.example.test", "|"}, {"direct", ""}}
+	if g.Source != "go env" || !reflect.DeepEqual(g.Proxies, want) || g.GONOPROXY != "git.corp.example" || g.GONOSUMDB != "git.corp.example" {
+		t.Errorf("go facts %+v, want GOPROXY and GOPRIVATE from %s", g, cfg)
 	}
 }

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // env returns a LookupEnv over a fixed map, so tests never see the real
@@ -189,7 +192,7 @@ func TestRunGoproxyEntries(t *testing.T) {
 	pool.AddCert(srv.Certificate())
 	start := time.Now()
 	rep, err := Run(context.Background(), Options{Roots: pool, Timeout: 3 * time.Second,
-		LookupEnv: env("GOPROXY", "file:///nonexistent,"+srv.URL+",off,https://after-off.example.test", "GOSUMDB", "sum.example.test")})
+		LookupEnv: env("GOPROXY", "file:///nonexistent,"+srv.URL+",off,https://after-off.example.test", "GOSUMDB", testVKey(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +300,7 @@ func TestRunSumDBDirect(t *testing.T) {
 				l.Close()
 			}
 			rep, err := Run(context.Background(), Options{Roots: pool, Timeout: 3 * time.Second,
-				LookupEnv: env("GOPROXY", proxy.URL, "GOSUMDB", "sum.example.test+key "+sumURL)})
+				LookupEnv: env("GOPROXY", proxy.URL, "GOSUMDB", testVKey(t)+" "+sumURL)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,4 +322,14 @@ func TestRunSumDBDirect(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testVKey returns a checksum-database verifier key named sum.example.test,
+// the GOSUMDB form of a database the go command has no key for.
+func testVKey(t *testing.T) string {
+	_, vkey, err := note.GenerateKey(rand.Reader, "sum.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vkey
 }
