@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -56,7 +55,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f := newFlags("doctor", doctorAbout, stderr)
+	f := newFlags("doctor", doctorAbout, stdout, stderr)
 	asJSON := f.Bool("json", false, "print the report as JSON (schema in docs/doctor-json.md) instead of text")
 	timeout := f.Duration("timeout", 5*time.Second, "deadline for all probes together; the run ends within it")
 	module := f.String("module", "", "comma-separated module paths the build needs, checked against GOPRIVATE\n(default: the module and requirements of ./go.mod)")
@@ -70,16 +69,12 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var targets []string
 	for rest := f.Args(); len(rest) > 0; rest = f.Args() {
 		targets = append(targets, rest[0])
-		if err := f.fs.Parse(rest[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
+		if code, ok := f.Parse(rest[1:]); !ok {
+			return code
 		}
 	}
 	if *timeout <= 0 {
-		fmt.Fprintln(stderr, "berth doctor: --timeout must be positive, e.g. 5s")
-		return 2
+		return f.Usagef("--timeout=%s: want a positive duration such as 5s", *timeout)
 	}
 	opts := doctor.Options{Targets: targets, Listen: listen, Timeout: *timeout, ProbeModule: *probeMod, GoCommand: true}
 	if *module != "" {

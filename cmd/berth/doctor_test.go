@@ -17,7 +17,7 @@ func TestDoctorHelpExplainsUse(t *testing.T) {
 	if code := runDoctor(context.Background(), []string{"--help"}, &out, &errb); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	help := errb.String()
+	help := out.String()
 	for _, want := range []string{"docker cp", "--network container:", "kubectl debug", "Exit codes", "docs/doctor-json.md"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help does not mention %q", want)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/airgap"
+	"github.com/berth-dev/berth/store"
 )
 
 const exportAbout = `
@@ -41,7 +42,7 @@ Examples:
 `
 
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f := newFlags("export", exportAbout, stderr)
+	f := newFlags("export", exportAbout, stdout, stderr)
 	storeDir := f.String("store", "./berth-store", "`directory` of the store to export")
 	var short string
 	f.fs.StringVar(&short, "o", "", "shorthand for --output `file`")
@@ -55,8 +56,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		out = short
 	}
 	if out == "" {
-		fmt.Fprintln(stderr, "berth export: say where to write the bundle with -o FILE.tar.zst (see berth export --help)")
-		return 2
+		return f.Usagef("say where to write the bundle with -o FILE.tar.zst")
 	}
 	sumKey, _, err := sumdbConfig(ctx, *sumdbFlag, "-")
 	if err != nil {
@@ -101,7 +101,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // exportToFile writes the bundle to a temporary file beside name, syncs it and
 // renames it into place, so a failed export never leaves a partial bundle.
 func exportToFile(ctx context.Context, cfg airgap.ExportConfig, name string) (airgap.ExportResult, int64, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".berth-tmp-export-*")
+	tmp, err := os.CreateTemp(filepath.Dir(name), store.TempName("export-*"))
 	if err != nil {
 		return airgap.ExportResult{}, 0, fmt.Errorf("cannot write beside %s: %w (choose another -o)", name, err)
 	}

@@ -58,13 +58,14 @@ func TestUpstreamLikeGOPROXY(t *testing.T) {
 }
 
 // TestUpstreamErrorOneLine runs berth as a user would: a bad --upstream stops
-// it at start with one line that names the flag and the go command's error.
+// it at start with one line that names the flag and the go command's error
+// (and the line pointing at --help that follows every usage error).
 func TestUpstreamErrorOneLine(t *testing.T) {
 	bin := buildBerth(t)
 	for _, up := range []string{"banana", "OFF"} {
 		cmd := exec.Command(bin, "proxy", "--store", filepath.Join(t.TempDir(), "s"), "--upstream", up)
 		out, err := cmd.CombinedOutput()
-		want := "berth proxy: --upstream: invalid proxy URL missing scheme: " + up + "\n"
+		want := "berth proxy: --upstream: invalid proxy URL missing scheme: " + up + "\nRun 'berth proxy --help' for the flags.\n"
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || string(out) != want {
 			t.Errorf("berth proxy --upstream %s: %v, output %q; want exit 2 and %q", up, err, out, want)
 		}

@@ -21,23 +21,20 @@ Made for HEALTHCHECK in images that have no shell or curl:
 
 // runHealthcheck probes a health URL for container HEALTHCHECK instructions.
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f := newFlags("healthcheck", healthcheckAbout, stderr)
+	f := newFlags("healthcheck", healthcheckAbout, stdout, stderr)
 	timeout := f.Duration("timeout", 3*time.Second, "give up after this long")
 	if code, ok := f.Parse(args); !ok {
 		return code
 	}
 	if len(f.Args()) != 1 {
-		fmt.Fprintln(stderr, "berth healthcheck: want exactly one URL")
-		f.fs.Usage()
-		return 2
+		return f.Usagef("want exactly one URL, such as http://127.0.0.1:3000/readyz")
 	}
 	target := f.Args()[0]
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil || req.URL.Host == "" || (req.URL.Scheme != "http" && req.URL.Scheme != "https") {
-		fmt.Fprintf(stderr, "berth healthcheck: %q is not an http or https URL\n", target)
-		return 2
+		return f.Usagef("%q is not an http or https URL", target)
 	}
 	// A health probe must not wait through retries, nor go through a proxy.
 	client := netkit.NewClient(netkit.ClientOptions{

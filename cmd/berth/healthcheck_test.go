@@ -37,9 +37,9 @@ func TestHealthcheck(t *testing.T) {
 		{"healthy", []string{ok.URL + "/healthz"}, 0, "healthy: " + ok.URL + "/healthz: 200 OK\n", ""},
 		{"status", []string{ok.URL + "/bad"}, 1, "", "unhealthy: " + ok.URL + "/bad: http-status (status 503 Service Unavailable)\n"},
 		{"refused", []string{"--timeout", "2s", refused}, 1, "", "unhealthy: " + refused + ": refused ("},
-		{"no url", nil, 2, "", "berth healthcheck: want exactly one URL\nusage: berth healthcheck"},
-		{"not http", []string{"ftp://127.0.0.1/"}, 2, "", `berth healthcheck: "ftp://127.0.0.1/" is not an http or https URL` + "\n"},
-		{"bad flag", []string{"--nope", ok.URL}, 2, "", "flag provided but not defined: -nope\nusage: berth healthcheck"},
+		{"no url", nil, 2, "", "berth healthcheck: want exactly one URL, such as http://127.0.0.1:3000/readyz\nRun 'berth healthcheck --help' for the flags.\n"},
+		{"not http", []string{"ftp://127.0.0.1/"}, 2, "", `berth healthcheck: "ftp://127.0.0.1/" is not an http or https URL` + "\nRun 'berth healthcheck --help' for the flags.\n"},
+		{"bad flag", []string{"--nope", ok.URL}, 2, "", "berth healthcheck: --nope: no such flag\nRun 'berth healthcheck --help' for the flags.\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -5,9 +5,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/testmod"
 )
 
 // helpOf runs "berth <cmd> --help" in process and returns the help text and the
@@ -114,12 +118,88 @@ func envValue(fl *flag.Flag) string {
 
 func TestProxyHelpExplainsTheStore(t *testing.T) {
 	var out bytes.Buffer
-	if code := run([]string{"proxy", "--help"}, &bytes.Buffer{}, &out); code != 0 {
+	if code := run([]string{"proxy", "--help"}, &out, &bytes.Buffer{}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	for _, s := range []string{"GOPROXY=file://", "/readyz", "A second SIGTERM or SIGINT ends berth at once"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("berth proxy --help does not mention %q", s)
+		}
+	}
+}
+
+// TestHelpGoesToStdout: every way of asking for help prints it on stdout and
+// exits 0, so "berth proxy --help | less" shows it; "berth help CMD" is CMD's
+// help, "berth help" and "berth --help" the top level.
+func TestHelpGoesToStdout(t *testing.T) {
+	bin := buildBerth(t)
+	top := "Usage: berth <command> [flags] [args]"
+	for _, c := range commands() {
+		_, own, _ := runBin(t, bin, nil, c.name, "--help")
+		for _, args := range [][]string{{c.name, "--help"}, {c.name, "-h"}, {"help", c.name}} {
+			code, out, errs := runBin(t, bin, nil, args...)
+			if code != 0 || errs != "" || !strings.Contains(out, "berth "+c.name) || strings.Contains(out, top) || out != own {
+				t.Errorf("berth %s: exit %d, stderr %q, stdout:\n%s\nwant exit 0, nothing on stderr, %s's own help on stdout", strings.Join(args, " "), code, errs, out, c.name)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		code, out, errs := runBin(t, bin, nil, args...)
+		if code != 0 || errs != "" || !strings.Contains(out, top) {
+			t.Errorf("berth %s: exit %d, stderr %q, stdout:\n%s\nwant the top-level help on stdout", strings.Join(args, " "), code, errs, out)
+		}
+	}
+	for _, args := range [][]string{{"help", "nope"}, {"nope"}} {
+		code, out, errs := runBin(t, bin, nil, args...)
+		if want := "berth: unknown command \"nope\"\nRun 'berth help' for the commands.\n"; code != 2 || out != "" || errs != want {
+			t.Errorf("berth %s: exit %d, stdout %q, stderr %q; want exit 2 and %q", strings.Join(args, " "), code, out, errs, want)
+		}
+	}
+}
+
+// TestProxyHelpDockerExampleStarts runs the docker example of berth proxy
+// --help as the image would: no go command on PATH, the image's BERTH_*
+// defaults, the example's -e variables (with $(go env ...) standing for a
+// loopback upstream and its checksum database) and its arguments. berth must
+// start serving, not stop with "no upstream configured".
+func TestProxyHelpDockerExampleStarts(t *testing.T) {
+	bin := buildBerth(t)
+	i := strings.Index(proxyAbout, "docker run ")
+	if i < 0 {
+		t.Fatal("berth proxy --help has no docker run example")
+	}
+	line := proxyAbout[i:]
+	line = strings.ReplaceAll(line[:strings.Index(line, "\n\n")], "\\\n", " ")
+	m := regexp.MustCompile(` berth (proxy( --?[a-z-]+( [^-][^ ]*)?)*)\s*$`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("cannot find the berth command line in the example %q", line)
+	}
+	up := testmod.NewUpstream(t, airgapModules())
+	goEnv := map[string]string{"GOPROXY": up.URL(), "GOSUMDB": up.GOSUMDB()}
+	env := []string{"PATH=" + t.TempDir(), "HOME=" + t.TempDir(), "BERTH_LISTEN=127.0.0.1:0", "BERTH_DRAIN_DELAY=1s", "BERTH_SHUTDOWN_TIMEOUT=3s"}
+	for _, e := range regexp.MustCompile(`-e (\w+)="\$\(go env (\w+)\)"`).FindAllStringSubmatch(line, -1) {
+		env = append(env, e[1]+"="+goEnv[e[2]])
+	}
+	store := t.TempDir()
+	args := strings.Fields(strings.ReplaceAll(m[1], "/store", store))
+	logs := &syncWriter{}
+	cmd := exec.Command(bin, append(args, "--log-format", "json")...)
+	cmd.Env, cmd.Stderr = env, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() { cmd.Process.Kill(); <-done }()
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(logs.String(), `"msg":"berth proxy listening"`) {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("the example %q (env %q) exited at once: %v\n%s", line, env, err, logs.String())
+		case <-deadline:
+			t.Fatalf("the example did not start in 10s:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -45,7 +45,7 @@ Examples:
 `
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f := newFlags("import", importAbout, stderr)
+	f := newFlags("import", importAbout, stdout, stderr)
 	storeDir := f.String("store", "./berth-store", "`directory` of the store to import into (created if missing)")
 	sumdbFlag := f.String("sumdb", "", "checksum `database` every .mod and .zip is verified against, as in GOSUMDB:\nname, name+hash+key, or off (default: $GOSUMDB, else `go env GOSUMDB`)")
 	nosumdb := f.String("nosumdb", "", "comma-separated module path `patterns` not verified (private modules)\n(default: $GONOSUMDB, else $GOPRIVATE, else their `go env` values)")
@@ -54,8 +54,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	if len(f.Args()) != 1 {
-		fmt.Fprintln(stderr, "berth import: give exactly one bundle FILE (see berth import --help)")
-		return 2
+		return f.Usagef("give exactly one bundle FILE, or - for standard input")
 	}
 	name := f.Args()[0]
 	sumKey, noSum, err := sumdbConfig(ctx, *sumdbFlag, *nosumdb)

@@ -45,12 +45,26 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	case "help":
+		// "berth help CMD" is "berth CMD --help".
+		if len(args) == 1 {
+			usage(stdout)
+			return 0
+		}
+		if len(args) > 2 {
+			fmt.Fprintf(stderr, "berth help: want one command, not %d\n", len(args)-1)
+			fmt.Fprintln(stderr, "Run 'berth help' for the commands.")
 			return 2
 		}
-		return 0
+		args = []string{args[1], "--help"}
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -59,8 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "berth: unknown command %q\n\n", args[0])
-	usage(stderr)
+	fmt.Fprintf(stderr, "berth: unknown command %q\n", args[0])
+	fmt.Fprintln(stderr, "Run 'berth help' for the commands.")
 	return 2
 }
 
@@ -100,5 +114,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "berth <command> --help" for a command's flags.`)
+	fmt.Fprintln(w, `Run "berth help <command>" or "berth <command> --help" for a command's flags.`)
 }

@@ -56,11 +56,14 @@ Examples:
     berth proxy                                   # :3000, ./berth-store, your GOPROXY
     berth proxy --listen :8080 --store /var/cache/berth \
                 --upstream 'https://proxy.corp.example,https://mirror.example'
-    docker run -p 3000:3000 -v berth:/store berth proxy --store /store
+    docker run -p 3000:3000 -v berth:/store -e BERTH_UPSTREAM="$(go env GOPROXY)" \
+               -e BERTH_SUMDB="$(go env GOSUMDB)" berth proxy --store /store
+
+(The image has no go command to ask for your configuration: pass it in.)
 `
 
-func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
-	f := newFlags("proxy", proxyAbout, stderr)
+func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f := newFlags("proxy", proxyAbout, stdout, stderr)
 	listen := f.String("listen", ":3000", "`address` to listen on; the default listens on all interfaces,\nsince a proxy bound to 127.0.0.1 in a container is unreachable from outside it")
 	storeDir := f.String("store", "./berth-store", "`directory` of the store (created if missing; module cache layout)")
 	upstream := f.String("upstream", "", "GOPROXY-style `list` of upstream proxies, e.g. 'https://a,https://b|https://c', or off\n(default: $GOPROXY, else `go env GOPROXY`)")
@@ -80,30 +83,25 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return code
 	}
 	if len(f.Args()) > 0 {
-		fmt.Fprintf(stderr, "berth proxy: unexpected argument %q (see berth proxy --help)\n", f.Args()[0])
-		return 2
+		return f.Usagef("unexpected argument %q: berth proxy takes flags only", f.Args()[0])
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
-		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
-		return 2
+		return f.Usagef("%v", err)
 	}
 
 	chain, err := upstreamChain(ctx, *upstream, *offline, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
-		return 2
+		return f.Usagef("%v", err)
 	}
 
 	maxBytes, err := parseSize(*maxStore)
 	if err != nil {
-		fmt.Fprintf(stderr, "berth proxy: --max-store-size: %v\n", err)
-		return 2
+		return f.Usagef("--max-store-size=%s: %v", quoteArg(*maxStore), err)
 	}
 	sumKey, noSum, err := sumdbConfig(ctx, *sumdbFlag, *nosumdb)
 	if err != nil {
-		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
-		return 2
+		return f.Usagef("%v", err)
 	}
 	if sumKey == "" {
 		log.Warn("checksum verification is off: fetched files are stored unverified (set --sumdb)")
@@ -166,7 +164,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           px.Guard(mux), // paths with "//" or ".." reach the proxy, not the mux's redirect
 		ConnContext:       modproxy.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -298,7 +296,7 @@ func parseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseFloat(num, 64)
 	if err != nil || n < 0 || n*float64(mult) > 1<<62 {
-		return 0, fmt.Errorf("%q is not a size: want a number with an optional unit such as 500MB or 20GiB", s)
+		return 0, errors.New("want a size: a number with an optional unit such as 500MB or 20GiB")
 	}
 	return int64(n * float64(mult)), nil
 }
@@ -306,7 +304,7 @@ func parseSize(s string) (int64, error) {
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, fmt.Errorf("--log-level=%s: want debug, info, warn or error", quoteArg(level))
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -315,5 +313,5 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	return nil, fmt.Errorf("--log-format=%s: want text or json", quoteArg(format))
 }

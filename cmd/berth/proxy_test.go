@@ -96,7 +96,7 @@ func TestProxyCommandBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"proxy", "--no-such-flag"}, "", 2, "flag provided but not defined"},
+		{[]string{"proxy", "--no-such-flag"}, "", 2, "--no-such-flag: no such flag"},
 		{[]string{"proxy", "--upstream", "ftp://x"}, "", 2, "invalid proxy URL scheme (must be https, http, file): ftp://x"},
 		{[]string{"proxy", "--upstream", "direct"}, "", 2, "version control"},
 		{[]string{"proxy", "--upstream", "off", "extra"}, "", 2, "unexpected argument"},
@@ -104,7 +104,7 @@ func TestProxyCommandBadInput(t *testing.T) {
 		{[]string{"proxy", "--upstream", "off", "--store", filepath.Join(file, "store")}, "", 1, "cannot create directory"},
 		{[]string{"proxy", "--upstream", "off", "--log-level", "loud"}, "", 2, "--log-level"},
 		{[]string{"nope"}, "", 2, "unknown command"},
-		{[]string{"proxy", "--upstream", "off", "--max-store-size", "lots"}, "", 2, "not a size"},
+		{[]string{"proxy", "--upstream", "off", "--max-store-size", "lots"}, "", 2, "want a size"},
 	}
 	for _, c := range cases {
 		cmd := exec.Command(bin, c.args...)

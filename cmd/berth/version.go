@@ -27,7 +27,20 @@ func versionString() string {
 	return fmt.Sprintf("berth %s %s %s/%s", versionNumber(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
+const versionAbout = `
+Usage: berth version
+
+Print berth's version, the Go version it was built with, and its OS and architecture.
+`
+
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	f := newFlags("version", versionAbout, stdout, stderr)
+	if code, ok := f.Parse(args); !ok {
+		return code
+	}
+	if len(f.Args()) > 0 {
+		return f.Usagef("unexpected argument %q: berth version takes none", f.Args()[0])
+	}
 	fmt.Fprintln(stdout, versionString())
 	return 0
 }

@@ -45,7 +45,7 @@ Examples:
 `
 
 func runWarm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f := newFlags("warm", warmAbout, stderr)
+	f := newFlags("warm", warmAbout, stdout, stderr)
 	storeDir := f.String("store", "./berth-store", "`directory` of the store (created if missing; module cache layout)")
 	upstream := f.String("upstream", "", "GOPROXY-style `list` of upstream proxies, e.g. 'https://a,https://b|https://c'\n(default: $GOPROXY, else `go env GOPROXY`)")
 	sumdbFlag := f.String("sumdb", "", "checksum `database` every fetched .mod and .zip is verified against before it is stored,\nas in GOSUMDB: name, name+hash+key, or off (default: $GOSUMDB, else `go env GOSUMDB`)")
@@ -57,8 +57,7 @@ func runWarm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *jobs < 1 {
-		fmt.Fprintln(stderr, "berth warm: --jobs must be at least 1")
-		return 2
+		return f.Usagef("--jobs=%d: want a whole number of at least 1", *jobs)
 	}
 	inputs := f.Args()
 	if len(inputs) == 0 {
@@ -77,8 +76,7 @@ func runWarm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log, err := newLogger(stderr, "text", *logLevel)
 	if err != nil {
-		fmt.Fprintf(stderr, "berth warm: %v\n", err)
-		return 2
+		return f.Usagef("%v", err)
 	}
 	chain, err := upstreamChain(ctx, *upstream, false, log)
 	if err != nil {

@@ -76,7 +76,7 @@ func TestWarmExportImportHelp(t *testing.T) {
 		{"export", []string{"--store", "--output", "--o", "--sumdb"}},
 		{"import", []string{"--store", "--sumdb", "--nosumdb", "--max-size-gb"}},
 	} {
-		code, _, errs := runBerth(t, c.cmd, "--help")
+		code, errs, _ := runBerth(t, c.cmd, "--help")
 		if code != 0 || !strings.Contains(errs, "Usage: berth "+c.cmd) || !strings.Contains(errs, "Examples:") {
 			t.Errorf("berth %s --help: %d\n%s", c.cmd, code, errs)
 		}
@@ -86,7 +86,7 @@ func TestWarmExportImportHelp(t *testing.T) {
 			}
 		}
 	}
-	code, _, errs := runBerth(t, "--help")
+	code, errs, _ := runBerth(t, "--help")
 	for _, c := range []string{"warm", "export", "import"} {
 		if code != 0 || !strings.Contains(errs, "  "+c+" ") {
 			t.Errorf("berth --help does not list %s", c)
