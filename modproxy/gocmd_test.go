@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/modproxy/proto"
 )
 
 // TestGoCommandThroughBerth drives the real go command through berth in front
@@ -74,4 +75,67 @@ func TestGoCommandThroughBerth(t *testing.T) {
 	// The store is a valid GOPROXY=file:// tree.
 	g3 := newGoEnv(t, "file://"+storeDir, up.GOSUMDB())
 	exercise(g3)
+}
+
+// TestOfflineListAndLatestFromStore: a store filled without any version list
+// (files fetched one by one, as warm, an import or a module cache leaves it)
+// answers an offline berth's lists and @latest from the versions it holds,
+// so `go get m@latest` and `go list -m -versions` work with the upstream
+// gone: the highest release, else the highest pre-release, else the newest
+// pseudo-version.
+func TestOfflineListAndLatestFromStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command; skipped with -short")
+	}
+	const oldPseudo, newPseudo = "v0.0.0-20230102030405-aaaaaaaaaaaa", "v0.0.0-20240102030405-bbbbbbbbbbbb"
+	mods := append(testModules(),
+		testmod.Module{Path: "example.test/pseudo", Version: newPseudo, Files: map[string]string{"p.go": "package pseudo\n"}},
+		testmod.Module{Path: "example.test/pseudo", Version: oldPseudo, Files: map[string]string{"p.go": "package pseudo\n"}},
+	)
+	up := testmod.NewUpstream(t, mods)
+	storeDir := t.TempDir()
+	px := startProxy(t, up.URL(), storeDir, nil)
+	for _, m := range mods {
+		for _, ext := range []string{"info", "mod", "zip"} {
+			key, err := proto.VersionKey(m.Path, m.Version, proto.KindInfo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := "/" + strings.TrimSuffix(key, "info") + ext
+			if resp, body := get(t, "GET", px.URL+p); resp.StatusCode != 200 {
+				t.Fatalf("filling the store: GET %s: %d %s", p, resp.StatusCode, body)
+			}
+		}
+	}
+	px.Wait(t.Context())
+	for _, m := range []string{"example.test/lib", "example.test/pseudo", "example.test/!upper"} {
+		if _, err := os.Stat(filepath.Join(storeDir, m, "@v", "list")); err == nil {
+			t.Fatalf("the store has a list of %s; this test needs one without", m)
+		}
+	}
+	up.Close()
+
+	off := startProxy(t, "off", storeDir, nil)
+	resp, body := get(t, "GET", off.URL+"/example.test/lib/@latest")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"Version":"v1.1.0"`) {
+		t.Fatalf("offline @latest of example.test/lib: %d %q; want the .info of v1.1.0", resp.StatusCode, body)
+	}
+	if resp, body := get(t, "GET", off.URL+"/example.test/pseudo/@v/list"); resp.StatusCode != 200 || len(body) != 0 {
+		t.Fatalf("offline list of a module with only pseudo-versions: %d %q; want 200 and empty", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, "GET", off.URL+"/example.test/absent/@v/list"); resp.StatusCode != 404 {
+		t.Fatalf("offline list of a module the store lacks: %d, want 404", resp.StatusCode)
+	}
+
+	g := newGoEnv(t, off.URL, "off")
+	if out := g.run("list", "-m", "-versions", "example.test/lib"); strings.TrimSpace(out) != "example.test/lib v1.0.0 v1.1.0" {
+		t.Fatalf("go list -m -versions offline: %q", out)
+	}
+	g.run("get", "example.test/lib@latest", "example.test/Upper@latest", "example.test/pseudo@latest")
+	out := g.run("list", "-m", "all")
+	for _, want := range []string{"example.test/lib v1.1.0", "example.test/Upper v1.0.0-RC1", "example.test/pseudo " + newPseudo} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("after go get ...@latest offline, go list -m all lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -22,17 +22,11 @@ func (c *Cache) list(ctx context.Context, r proto.Request) (*Content, error) {
 	}
 	have := stored != nil
 	age := time.Since(modTime)
-	if have && c.cfg.Offline {
-		// Offline, list only what the store can serve, so the go command
-		// never picks a version it cannot download here.
-		body := c.presentVersions(ctx, r, stored)
-		return &Content{body: body, Size: int64(len(body)), Hit: true, Mutable: true}, nil
+	if c.cfg.Offline {
+		return c.offlineList(ctx, r, stored)
 	}
 	if have && age < c.cfg.ListTTL {
 		return &Content{body: stored, Size: int64(len(stored)), ModTime: modTime, Hit: true, Mutable: true}, nil
-	}
-	if c.cfg.Offline {
-		return nil, notFound("no version list of %s in berth's store and berth is offline", r.Module)
 	}
 	if msg, ok := c.neg.get(r.UpstreamPath(), c.cfg.NegativeTTL); ok {
 		return nil, &NotFoundError{Reason: string(msg)}
@@ -64,6 +58,9 @@ func (c *Cache) query(ctx context.Context, r proto.Request) (*Content, error) {
 		ct := answer(body)
 		ct.Hit = true
 		return ct, nil
+	}
+	if c.cfg.Offline && r.Kind == proto.KindLatest {
+		return c.offlineLatest(ctx, r)
 	}
 	if c.cfg.Offline {
 		if body, _, ok := c.mem.getStale(key); ok {
