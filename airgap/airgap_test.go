@@ -3,6 +3,7 @@ package airgap
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,5 +190,46 @@ func TestExportImport(t *testing.T) {
 	_, st2 := proxyOver(t, dst2, "off", "", true)
 	if _, err := Import(ctx, ImportConfig{Store: st2, SumDBKey: w.up.GOSUMDB()}, bytes.NewReader(bundle.Bytes())); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWarmStoresLists: warm stores the version list of every module it warms,
+// as the upstream gives it, so an offline berth answers lists and @latest as
+// the upstream did; a module whose list the upstream fails is named in the
+// result and is not a failure of the warm.
+func TestWarmStoresLists(t *testing.T) {
+	up := testmod.NewUpstream(t, testModules())
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/example.test/old/@v/list" {
+			http.Error(w, "list service down", http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+	var needs Needs
+	if err := ParseGoSum("go.sum", []byte(makeGoSum(t, up)), &needs); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	px, _ := proxyOver(t, dir, up.URL(), up.GOSUMDB(), false)
+	res := Warm(context.Background(), WarmConfig{Cache: px.Core(), SumDBKey: up.GOSUMDB()}, needs.List())
+	if len(res.Failed) > 0 || res.SumDBErr != nil {
+		t.Fatalf("warm failed: %v, %v", res.Failed, res.SumDBErr)
+	}
+	if res.Lists != 3 || len(res.NoList) != 1 || res.NoList[0].Module != "example.test/old" {
+		t.Errorf("warm: %d lists stored, no list for %v; want 3 and example.test/old", res.Lists, res.NoList)
+	}
+	for key, want := range map[string]string{
+		"example.test/lib/@v/list":    "v1.0.0\nv1.1.0\n",
+		"example.test/lib/v2/@v/list": "v2.0.0\n",
+		"example.test/!upper/@v/list": "v1.0.0-RC1\n",
+	} {
+		got, err := os.ReadFile(filepath.Join(dir, key))
+		if err != nil || string(got) != want {
+			t.Errorf("store's %s: %q, %v; want %q", key, got, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "example.test/old/@v/list")); err == nil {
+		t.Error("a list the upstream failed was stored")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,12 @@ type WarmResult struct {
 	// Files and Bytes count the files and bytes fetched.
 	Files int
 	Bytes int64
+	// Lists counts the modules whose version list is in the store (fetched,
+	// or fresh there already). NoList names the modules whose list the source
+	// did not give, with the reason. A missing list is not a failure: offline,
+	// berth lists the versions its store holds.
+	Lists  int
+	NoList []ListError
 	// SumDBErr is set when a lookup in the store could not be verified
 	// (with the tiles it needs fetched): an import of the store would refuse it.
 	SumDBErr error
@@ -61,6 +68,14 @@ type WarmError struct {
 }
 
 func (e WarmError) Error() string { return e.Need.String() + ": " + e.Err.Error() }
+
+// ListError is a module whose version list Warm could not store.
+type ListError struct {
+	Module string
+	Err    error
+}
+
+func (e ListError) Error() string { return e.Module + "/@v/list: " + e.Err.Error() }
 
 // Files returns the store keys of the files a need consists of: .info, .mod
 // and .zip (or the .mod only), and the lookup in checksum database sumdb when
@@ -88,8 +103,11 @@ func (n Need) Files(sumdb string) (keys []string, err error) {
 }
 
 // Warm makes the store hold every file of needs, fetching the missing ones
-// through the proxy with at most Jobs module versions at a time. Files already
-// in the store cost no upstream request, so running it again is a no-op.
+// through the proxy with at most Jobs module versions at a time, and the
+// version list of each of their modules, so that an offline berth answers
+// lists and @latest as the upstream did. Files already in the store cost no
+// upstream request, so running it again fetches only lists older than the
+// proxy's ListTTL.
 func Warm(ctx context.Context, cfg WarmConfig, needs []Need) WarmResult {
 	start := time.Now()
 	jobs := cfg.Jobs
@@ -120,7 +138,28 @@ func Warm(ctx context.Context, cfg WarmConfig, needs []Need) WarmResult {
 			return nil
 		})
 	}
+	if !cfg.Cache.Offline() {
+		seen := map[string]bool{}
+		for _, n := range needs {
+			if seen[n.Path] {
+				continue
+			}
+			seen[n.Path] = true
+			g.Go(func() error {
+				err := warmList(gctx, cfg, n.Path)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					res.NoList = append(res.NoList, ListError{Module: n.Path, Err: err})
+				} else {
+					res.Lists++
+				}
+				return nil
+			})
+		}
+	}
 	g.Wait()
+	slices.SortFunc(res.NoList, func(a, b ListError) int { return strings.Compare(a.Module, b.Module) })
 	// The proxy hands a verified body to its client before the file is
 	// durable; wait for those commits, then check every fetched file is there.
 	werr := cfg.Cache.Wait(ctx)
@@ -201,6 +240,28 @@ func warmOne(ctx context.Context, cfg WarmConfig, n Need, total *atomic.Int64) (
 		files++
 	}
 	return fetched, files, nil
+}
+
+// warmList makes the store hold a fresh version list of mod: the proxy's
+// core fetches and stores it, as when the go command asks for it.
+func warmList(ctx context.Context, cfg WarmConfig, mod string) error {
+	key, err := proto.ListKey(mod)
+	if err != nil {
+		return err
+	}
+	r, err := proto.ParsePath("/" + key)
+	if err != nil {
+		return err
+	}
+	ct, err := cfg.Cache.Get(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer ct.Close()
+	if ct.Stale {
+		return fmt.Errorf("every upstream failed; the store keeps its list from %v ago", ct.Age.Round(time.Second))
+	}
+	return nil
 }
 
 func readAllLimit(r io.Reader, limit int64) ([]byte, error) {
