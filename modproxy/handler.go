@@ -203,6 +203,11 @@ func (p *Proxy) stream(w http.ResponseWriter, r *http.Request, req proto.Request
 				p.writeError(w, req, err)
 				return
 			}
+			// The status and part of the body are out: all the client can be
+			// told is a broken connection, which looks like a flaky network.
+			// Say here what it was.
+			p.log.Warn("client saw a broken transfer: the file failed after its first bytes were sent, so the connection was cut",
+				"module", req.Module, "version", req.Version, "file", req.Kind.String(), "sent", off, "err", err)
 			panic(http.ErrAbortHandler)
 		}
 	}

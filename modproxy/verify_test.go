@@ -2,10 +2,12 @@ package modproxy
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +163,85 @@ func TestPrefetchRequirementLookups(t *testing.T) {
 	get("/example.test/b/@v/v1.0.0.zip")
 	if n := lookup("example.test/b@v1.0.0"); n != 1 {
 		t.Fatalf("lookups of example.test/b@v1.0.0 after the client's fetch: %d, want still 1", n)
+	}
+}
+
+// TestRejectedFileRemembered: a zip refused by verification after its first
+// bytes went out (larger than the 64 KiB held back) cuts the first client's
+// transfer, and berth logs that with the module and version; within
+// NegativeTTL the next requests get the 502 naming both hashes at once,
+// with no new fetch.
+func TestRejectedFileRemembered(t *testing.T) {
+	up := testmod.NewUpstream(t, testModules())
+	noise := make([]byte, 256<<10)
+	rand.Read(noise) // incompressible: the zip stays larger than the hold-back
+	evil, err := testmod.Build([]testmod.Module{{Path: "example.test/lib", Version: "v1.1.0", Files: map[string]string{
+		"lib.go":   "package lib\n\nfunc Hello() string { return \"pwned\" }\n",
+		"data.bin": string(noise),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const zipPath = "/example.test/lib/@v/v1.1.0.zip"
+	zip := evil[0].Zip
+	firstBytes := make(chan struct{})
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != zipPath {
+			return false
+		}
+		// Hold the end of the body until the client has seen its start, so
+		// the refusal comes after berth has sent headers and bytes.
+		w.Header().Set("Content-Length", strconv.Itoa(len(zip)))
+		w.Write(zip[:len(zip)-1000])
+		w.(http.Flusher).Flush()
+		select {
+		case <-firstBytes:
+		case <-time.After(10 * time.Second):
+		}
+		w.Write(zip[len(zip)-1000:])
+		return true
+	})
+	px := startProxy(t, up.URL(), t.TempDir(), func(c *Config) {
+		c.SumDBKey = up.GOSUMDB()
+		c.NegativeTTL = time.Hour
+	})
+
+	resp, err := http.Get(px.URL + zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("first client: %d; want 200 with a body cut when verification fails", resp.StatusCode)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
+		t.Fatalf("first client got no byte: %v", err)
+	}
+	close(firstBytes)
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("first client read a whole poisoned zip")
+	}
+	resp.Body.Close()
+	px.Wait(context.Background())
+
+	for i := range 3 {
+		resp, body := get(t, "GET", px.URL+zipPath)
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "checksum mismatch") ||
+			!strings.Contains(string(body), evil[0].Sum) || !strings.Contains(string(body), "h1:") ||
+			strings.Count(string(body), "h1:") < 2 {
+			t.Errorf("request %d after the refusal: %d %q; want 502 naming both hashes", i+2, resp.StatusCode, body)
+		}
+	}
+	if n := up.Count(zipPath); n != 1 {
+		t.Errorf("the upstream was asked for the refused zip %d times; want 1", n)
+	}
+	var cut []string
+	for _, line := range strings.Split(px.log.String(), "\n") {
+		if strings.Contains(line, "broken transfer") {
+			cut = append(cut, line)
+		}
+	}
+	if len(cut) != 1 || !strings.Contains(cut[0], "level=WARN") || !strings.Contains(cut[0], "module=example.test/lib") ||
+		!strings.Contains(cut[0], "version=v1.1.0") || !strings.Contains(cut[0], "checksum mismatch") {
+		t.Errorf("log lines about the cut transfer: %q; want one WARN naming the module, version and the mismatch", cut)
 	}
 }

@@ -47,8 +47,10 @@ type Config struct {
 	// ListTTL is how long a module's version list and @latest answer are served
 	// from the cache before the source is asked again. Default 1 minute.
 	ListTTL time.Duration
-	// NegativeTTL is how long a "not found" from the source is remembered.
-	// Default 1 minute.
+	// NegativeTTL is how long a "not found" from the source is remembered,
+	// and a file refused by verification (a checksum mismatch, a bad zip): a
+	// request within it gets the refusal again without a fetch. Default 1
+	// minute.
 	NegativeTTL time.Duration
 	// FetchTimeout bounds one fetch of one file, including the body. Callers
 	// that give up do not cancel a fetch others wait for. Default 10 minutes.
@@ -117,6 +119,7 @@ type Cache struct {
 	mutable   singleflight.Group // one fetch per mutable path
 	mem       *memCache          // @latest, query .info, sumdb latest
 	neg       *memCache          // not-found answers
+	rejected  *memCache          // refused files: reason word, NUL, message
 	supported sync.Map           // sumdb names whose "supported" marker is stored
 
 	verifier *sumdb.Verifier // nil: no checksum verification
@@ -164,6 +167,7 @@ func New(cfg Config) (*Cache, error) {
 		flights:  map[string]*flight{},
 		mem:      newMemCache(20000),
 		neg:      newMemCache(20000),
+		rejected: newMemCache(20000),
 		fetchSem: make(chan struct{}, cfg.MaxFetches),
 	}
 	if cfg.SumDBKey != "" {

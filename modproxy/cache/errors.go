@@ -3,8 +3,10 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
+	"github.com/berth-dev/berth/modproxy/proto"
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/sumdb"
 )
@@ -48,6 +50,35 @@ func (e *RejectError) Unwrap() error { return e.Err }
 
 func reject(reason string, format string, args ...any) error {
 	return &RejectError{Reason: reason, Err: fmt.Errorf(format, args...)}
+}
+
+// lasting reports whether a refusal is in the answer itself, so that asking
+// again within NegativeTTL would only fetch the same refused bytes: not a
+// truncated transfer, nor a checksum database that could not be read.
+func (e *RejectError) lasting() bool {
+	switch e.Reason {
+	case "checksum_mismatch", "too_large", "bad_info", "bad_mod", "bad_zip":
+		return true
+	}
+	return false
+}
+
+// rememberReject remembers a lasting refusal of r's file for NegativeTTL.
+func (c *Cache) rememberReject(r proto.Request, re *RejectError) {
+	if re.lasting() {
+		c.rejected.put(r.UpstreamPath(), []byte(re.Reason+"\x00"+re.Error()))
+	}
+}
+
+// rememberedReject returns the refusal of r's file remembered within
+// NegativeTTL, or nil.
+func (c *Cache) rememberedReject(r proto.Request) error {
+	b, ok := c.rejected.get(r.UpstreamPath(), c.cfg.NegativeTTL)
+	if !ok {
+		return nil
+	}
+	reason, msg, _ := strings.Cut(string(b), "\x00")
+	return &RejectError{Reason: reason, Err: fmt.Errorf("%s (refused within the last %v; berth asks its upstream again after that)", msg, c.cfg.NegativeTTL)}
 }
 
 // sumReject turns a verification failure into a refusal: a mismatch is a

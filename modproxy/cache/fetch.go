@@ -120,6 +120,7 @@ func (c *Cache) fetch(fl *flight, r proto.Request) {
 	case errors.As(err, &re):
 		result = "rejected"
 		c.m.rejected.WithLabelValues(ep, re.Reason).Inc()
+		c.rememberReject(r, re)
 	default:
 		result = "error"
 	}

@@ -92,6 +92,9 @@ func (c *Cache) immutable(ctx context.Context, r proto.Request) (*Content, error
 		if msg, ok := c.neg.get(r.UpstreamPath(), c.cfg.NegativeTTL); ok {
 			return nil, &NotFoundError{Reason: string(msg)}
 		}
+		if err := c.rememberedReject(r); err != nil {
+			return nil, err
+		}
 		fl, hit := c.join(r)
 		if hit {
 			continue // committed between our miss and join
