@@ -32,6 +32,11 @@ import (
 // owns. The zero value of each optional field is a working default.
 type Config struct {
 	cache.Config
+
+	// Fetched, if set, is called for each request answered by a fetch rather
+	// than from the store (its Content is not a Hit): the edge's hook for an
+	// audit line of who asked first (auth.Audit).
+	Fetched func(r *http.Request, req proto.Request)
 }
 
 // Proxy is the GOPROXY protocol handler over one core.
@@ -40,11 +45,13 @@ type Proxy struct {
 	log *slog.Logger
 	m   *metrics
 	hot *hotCache // small immutable files, rendered
+
+	fetched func(*http.Request, proto.Request)
 }
 
 // New returns a Proxy with its own core built from cfg.
 func New(cfg Config) (*Proxy, error) {
-	p := &Proxy{hot: newHotCache(), log: cfg.Logger}
+	p := &Proxy{hot: newHotCache(), log: cfg.Logger, fetched: cfg.Fetched}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -74,6 +81,21 @@ func (p *Proxy) Close() error { return p.c.Close() }
 
 // Wait blocks until no fetch is running or ctx is done (graceful shutdown).
 func (p *Proxy) Wait(ctx context.Context) error { return p.c.Wait(ctx) }
+
+// Guard returns a handler that sends requests whose path has an empty, "."
+// or ".." element ("//x", "/a/../b") to the proxy, which answers them the
+// one-line 400 it gives every bad path, and all others to next: the mux the
+// proxy is mounted in. An http.ServeMux would otherwise redirect them to the
+// cleaned path with an HTML body.
+func (p *Proxy) Guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if path := r.URL.Path; len(path) > 1 && proto.HasDotElem(path) {
+			p.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -129,6 +151,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) (proto.Request, er
 		p.m.hit(req.Kind)
 	} else {
 		p.m.misses.WithLabelValues(req.Kind.String()).Inc()
+		if p.fetched != nil {
+			p.fetched(r, req)
+		}
 	}
 	p.render(w, r, req, ct)
 	return req, nil

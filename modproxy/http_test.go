@@ -174,11 +174,11 @@ func TestHTTPBehaviour(t *testing.T) {
 		cases := map[string]int{
 			"/example.test/Lib/@v/list":                        400,
 			"/example.test/lib/@v/v1.0.0.exe":                  404,
-			"/example.test/lib/@v/..%2f..%2f..%2fetc%2fpasswd": 404,
+			"/example.test/lib/@v/..%2f..%2f..%2fetc%2fpasswd": 400,
 			"/example.test/lib/@v/%2e%2e/x.zip":                400,
 			"/" + strings.Repeat("x/", 1500) + "@v/list":       400,
 			"/example.test/lib/@v/v1.0.0%00.zip":               400,
-			"/sumdb/sum.berth.test/tile/../../etc":             404,
+			"/sumdb/sum.berth.test/tile/../../etc":             400,
 		}
 		for p, code := range cases {
 			resp, body := get(t, "GET", px.URL+p)

@@ -151,6 +151,9 @@ func ParsePath(p string) (Request, error) {
 		return Request{}, badRequest(truncate(orig, 64), "longer than %d bytes", MaxPathLen)
 	}
 	p = strings.TrimPrefix(p, "/")
+	if p != "" && HasDotElem(orig) {
+		return Request{}, badRequest(orig, "empty, . or .. path element")
+	}
 	if strings.HasPrefix(p, "sumdb/") {
 		return parseSumDB(orig, strings.TrimPrefix(p, "sumdb/"))
 	}
@@ -211,6 +214,18 @@ func ParsePath(p string) (Request, error) {
 	}
 	r.Key = esc + "/@v/" + escVer + "." + kind.String()
 	return r, nil
+}
+
+// HasDotElem reports whether the slash-separated path p (ignoring one
+// leading slash) has an empty, "." or ".." element: no GOPROXY path has one,
+// and path cleaning would make it name another file.
+func HasDotElem(p string) bool {
+	for elem := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // trimBuild returns v without a "+incompatible" suffix, which semver.Canonical drops.

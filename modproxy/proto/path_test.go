@@ -30,9 +30,12 @@ func TestParsePath(t *testing.T) {
 		// Bad input.
 		{"/github.com/Azure/go-sdk/@v/list", 0, "", "", "", false, 400},
 		{"/example.test/lib/@v/v1.0.0.exe", 0, "", "", "", false, 404},
-		{"/example.test/../etc/passwd/@v/list", 0, "", "", "", false, 404},
-		{"/example.test/lib/@v/../../../etc/passwd", 0, "", "", "", false, 404},
+		{"/example.test/../etc/passwd/@v/list", 0, "", "", "", false, 400},
+		{"/example.test/lib/@v/../../../etc/passwd", 0, "", "", "", false, 400},
 		{"/example.test/lib/@v/v1.0.0/../x.zip", 0, "", "", "", false, 400},
+		{"//example.test/lib/@v/list", 0, "", "", "", false, 400},
+		{"/example.test//lib/@v/list", 0, "", "", "", false, 400},
+		{"/example.test/./lib/@v/list", 0, "", "", "", false, 400},
 		{"/example.test/lib/@v/v1.zip", 0, "", "", "", false, 404},
 		{"/example.test/lib/@v/v2.0.0.zip", 0, "", "", "", false, 404}, // major mismatch
 		{"/example.test/lib/@v/.zip", 0, "", "", "", false, 400},
@@ -48,8 +51,8 @@ func TestParsePath(t *testing.T) {
 		{"/sumdb/sum.example.test/tile/8/0/001.p/12", KindSumDB, "", "", "sumdb/sum.example.test/tile/8/0/001.p/12", true, 0},
 		{"/sumdb/sum.example.test/tile/8/data/000", KindSumDB, "", "", "sumdb/sum.example.test/tile/8/data/000", true, 0},
 		{"/sumdb/sum.example.test/latest", KindSumDB, "", "", "", false, 0},
-		{"/sumdb/sum.example.test/tile/8/0/../../x", 0, "", "", "", false, 404},
-		{"/sumdb/../supported", 0, "", "", "", false, 404},
+		{"/sumdb/sum.example.test/tile/8/0/../../x", 0, "", "", "", false, 400},
+		{"/sumdb/../supported", 0, "", "", "", false, 400},
 		{"/sumdb/SUM/supported", 0, "", "", "", false, 404},
 		{"/sumdb/sum.example.test/lookup/example.test/lib", 0, "", "", "", false, 400},
 	}
