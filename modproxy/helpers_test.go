@@ -70,7 +70,7 @@ func startProxy(t *testing.T, upstream, dir string, mod func(*Config)) *testProx
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	cfg := Config{cache.Config{Store: st, Source: &source.Fetcher{Chain: chain, Client: source.NewClient(nil), Logger: log},
+	cfg := Config{Config: cache.Config{Store: st, Source: &source.Fetcher{Chain: chain, Client: source.NewClient(nil), Logger: log},
 		Offline: chain.Off, Logger: log}}
 	if mod != nil {
 		mod(&cfg)
