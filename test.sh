@@ -46,6 +46,24 @@ for target in linux/amd64 linux/arm64 windows/amd64 darwin/arm64; do
   CGO_ENABLED=0 GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./... && echo "   $target ok"
 done
 
+# --- S3-compatible servers for store/s3's tests and bench/s3 (issue 14) -----
+# MinIO and versitygw, built from their Go modules once into a cache directory
+# CI keeps between runs (BERTH_CI_CACHE), rebuilt only when missing or of
+# another version; store/s3 finds them through BERTH_MINIO and BERTH_VERSITYGW.
+s3bin="${BERTH_CI_CACHE:-$HOME/.cache/berth-ci}/bin"
+mkdir -p "$s3bin"
+for s3srv in "minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c" \
+             "versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0"; do
+  s3name=${s3srv%% *} s3pkg=${s3srv#* }
+  s3have=$(go version -m "$s3bin/$s3name" 2>/dev/null | awk '$1 == "mod" { print $3; exit }' || true)
+  if [ "$s3have" != "${s3pkg##*@}" ]; then
+    echo "== building $s3name (${s3pkg}) into $s3bin, once (about two minutes)"
+    GOBIN="$s3bin" go install "$s3pkg"
+  fi
+done
+export BERTH_MINIO="$s3bin/minio" BERTH_VERSITYGW="$s3bin/versitygw"
+# --- end of the S3 servers block -------------------------------------------
+
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
