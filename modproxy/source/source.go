@@ -42,6 +42,10 @@ type Body struct {
 	// Origin names where the answer came from for logs (a redacted URL, or
 	// "direct"); it never holds credentials.
 	Origin string
+	// Revision is, from version control (VCS), what the go command reported
+	// about the version: origin and go.sum hashes, for the ledger. Nil from a
+	// proxy.
+	Revision *Revision
 }
 
 // Route sends the module paths its patterns match to its own source.
