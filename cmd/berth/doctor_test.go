@@ -43,8 +43,12 @@ func TestDoctorExitCodes(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
+	// The timeout bounds the whole run, facts (go env) included, and a run
+	// ends when its probes do: a tight one only makes a loaded machine fail
+	// the open port (seen under -race -count=30: the probe started after 2s).
+	const timeout = "30s"
 	var out, errb bytes.Buffer
-	code := runDoctor(context.Background(), []string{addr, "--json", "--timeout", "2s"}, &out, &errb)
+	code := runDoctor(context.Background(), []string{addr, "--json", "--timeout", timeout}, &out, &errb)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %s", code, errb.String())
 	}
@@ -67,7 +71,7 @@ func TestDoctorExitCodes(t *testing.T) {
 			c.Close()
 		}
 	}()
-	if code := runDoctor(context.Background(), []string{l.Addr().String(), "--timeout", "2s"}, &out, &errb); code != 0 {
+	if code := runDoctor(context.Background(), []string{l.Addr().String(), "--timeout", timeout}, &out, &errb); code != 0 {
 		t.Errorf("open port: exit %d, want 0\n%s", code, out.String())
 	}
 }

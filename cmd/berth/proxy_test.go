@@ -9,20 +9,44 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// buildBerth builds the berth binary once per test binary run.
+// built is the berth binary of this test process, built at the first
+// buildBerth; TestMain removes its directory.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	out      []byte
+	err      error
+}
+
+// buildBerth builds the berth binary once per test process (not once per
+// test: under -count=30 that was 180 links) and returns its path.
 func buildBerth(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "berth")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "berth-test-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "berth")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	return bin
+	return built.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // TestProxyCommandLifecycle runs the real binary: it starts, answers health
