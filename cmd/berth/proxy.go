@@ -103,27 +103,25 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return f.Usagef("%v", err)
 	}
-	if sumKey == "" {
-		log.Warn("checksum verification is off: fetched files are stored unverified (set --sumdb)")
-	}
 
+	// Everything that can fail at start fails before anything runs in the
+	// background, so a fatal error is the last line berth prints: listen
+	// first (connections wait in the backlog until Serve), then the store.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		msg, usage := listenError(*listen, err)
+		if usage {
+			return f.Usagef("%s", msg)
+		}
+		fmt.Fprintf(stderr, "berth proxy: %s\n", msg)
+		return 1
+	}
+	defer ln.Close()
 	st, err := store.OpenDisk(*storeDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
 		return 1
 	}
-	// Temporary files not written to for a minute belong to no live writer
-	// (writers touch them with every chunk): a crash left them. Nothing else
-	// needs repair: committed files are whole by construction.
-	go func() {
-		n, err := store.RemoveTemp(st, time.Minute)
-		switch {
-		case err != nil:
-			log.Warn("cannot remove temporary files left by an earlier crash; they only take space", "store", st.Root(), "err", err)
-		case n > 0:
-			log.Info("removed stray temporary files left by an earlier crash", "count", n, "store", st.Root())
-		}
-	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -148,6 +146,21 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer px.Close()
+	if sumKey == "" {
+		log.Warn("checksum verification is off: fetched files are stored unverified (set --sumdb)")
+	}
+	// Temporary files not written to for a minute belong to no live writer
+	// (writers touch them with every chunk): a crash left them. Nothing else
+	// needs repair: committed files are whole by construction.
+	go func() {
+		n, err := store.RemoveTemp(st, time.Minute)
+		switch {
+		case err != nil:
+			log.Warn("cannot remove temporary files left by an earlier crash; they only take space", "store", st.Root(), "err", err)
+		case n > 0:
+			log.Info("removed stray temporary files left by an earlier crash", "count", n, "store", st.Root())
+		}
+	}()
 
 	var health netkit.Health
 	health.AddLiveness("process", time.Second, func(context.Context) error { return nil })
@@ -158,11 +171,6 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", px)
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintf(stderr, "berth proxy: cannot listen on %s: %v (is another process using the port? choose one with --listen)\n", *listen, err)
-		return 1
-	}
 	srv := &http.Server{
 		Handler:           px.Guard(mux), // paths with "//" or ".." reach the proxy, not the mux's redirect
 		ConnContext:       modproxy.ConnContext,
@@ -199,6 +207,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if serr != nil {
 		log.Warn("shutdown deadline reached: remaining connections were closed", "err", serr)
 	}
+	px.Close() // background work may log as it stops: before "stopped"
 	log.Info("stopped")
 	return 0
 }

@@ -289,7 +289,11 @@ func (f *Fetcher) findSumDB(ctx context.Context, name string) sumdbState {
 	if s.up != nil {
 		up = s.up.String()
 	}
-	f.logger().Info("checksum database support", "name", name, "upstream", up, "err", s.err)
+	if attrs := []any{"name", name, "upstream", up}; s.err == nil {
+		f.logger().Info("checksum database support", attrs...)
+	} else {
+		f.logger().Info("checksum database support", append(attrs, "err", s.err)...)
+	}
 	return s
 }
 

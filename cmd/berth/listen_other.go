@@ -1,0 +1,11 @@
+//go:build !windows
+
+package main
+
+import "syscall"
+
+var (
+	errAddrInUse    error = syscall.EADDRINUSE
+	errAddrNotAvail error = syscall.EADDRNOTAVAIL
+	errAccess       error = syscall.EACCES
+)
