@@ -304,6 +304,12 @@ func (v *Verifier) VerifyZip(ctx context.Context, path, version, zipFile string)
 	if err != nil {
 		return fmt.Errorf("hashing %s@%s zip: %w", path, version, err)
 	}
+	return v.VerifyZipHash(ctx, path, version, got)
+}
+
+// VerifyZipHash checks a module zip's h1: hash, computed by the caller (with
+// HashZipStream as the zip arrived, or HashZip).
+func (v *Verifier) VerifyZipHash(ctx context.Context, path, version, got string) error {
 	want, err := v.lookup(ctx, path, version)
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ type flight struct {
 	tmp     store.Writer
 	size    int64 // from the source's answer, -1 if unknown
 	written int64
+	eof     bool // the whole body is written (not yet verified)
 	done    bool
 	err     error
 	refs    int // holders of tmp: the writer and each reader
@@ -70,6 +71,65 @@ func (f *flight) advance(n int) {
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
+}
+
+// finishWrite records that the whole body is written: readRaw returns
+// io.EOF at its end, while readAt still holds back the tail until complete.
+func (f *flight) finishWrite() {
+	f.mu.Lock()
+	f.eof = true
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// readRaw reads the body as it is written, with no hold-back: it is for the
+// fetch's own checks (hashing the body as it arrives), not for clients. It
+// returns io.EOF once the whole body is written and read, and the flight's
+// error if it fails first.
+func (f *flight) readRaw(ctx context.Context, p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	for {
+		if f.done && f.err != nil {
+			err := f.err
+			f.mu.Unlock()
+			return 0, err
+		}
+		if off < f.written {
+			n := min(int64(len(p)), f.written-off)
+			tmp := f.tmp
+			f.mu.Unlock()
+			return tmp.ReadAt(p[:n], off)
+		}
+		if f.eof || f.done {
+			f.mu.Unlock()
+			return 0, io.EOF
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		f.mu.Lock()
+	}
+}
+
+// rawReader is an io.Reader over readRaw from the start of the body.
+type rawReader struct {
+	ctx context.Context
+	fl  *flight
+	off int64
+}
+
+func (r *rawReader) Read(p []byte) (int, error) {
+	n, err := r.fl.readRaw(r.ctx, p, r.off)
+	r.off += int64(n)
+	if err == nil && n == 0 {
+		return r.Read(p)
+	}
+	return n, err
 }
 
 // complete marks the flight done with err (nil: the whole body is verified and
