@@ -216,9 +216,11 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // user's Go configuration (GOPROXY, go env GOPROXY); offline with no flag
 // means "off". The list is parsed as the go command parses GOPROXY, and an
 // error names where the list came from. Entries berth cannot use yet
-// (direct) are logged.
+// (direct) are logged once: at INFO for the "direct" that ends GOPROXY (Go's
+// default list ends so: nothing is wrong with the setup), as a warning when
+// --upstream asks for it or GOPROXY has entries after it.
 func upstreamChain(ctx context.Context, flag string, offline bool, log *slog.Logger) (*source.Chain, error) {
-	up, from := flag, "--upstream"
+	up, from, origin := flag, "--upstream", ""
 	switch {
 	case up != "":
 	case offline:
@@ -231,14 +233,19 @@ func upstreamChain(ctx context.Context, flag string, offline bool, log *slog.Log
 		if up = vals["GOPROXY"]; up == "" {
 			return nil, errors.New("no upstream configured: GOPROXY is empty; set --upstream or BERTH_UPSTREAM")
 		}
-		from = "GOPROXY from " + origins["GOPROXY"].String()
+		origin = origins["GOPROXY"].String()
+		from = "GOPROXY from " + origin
 	}
 	chain, err := source.Parse(up)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
-	for _, ig := range chain.Ignored {
-		log.Warn("upstream entry ignored: berth does not fetch from version control yet", "entry", ig)
+	switch {
+	case len(chain.Ignored) == 0:
+	case from != "--upstream" && len(chain.Ignored) == 1 && chain.Ignored[0] == "direct":
+		log.Info("GOPROXY ends in direct: berth does not fetch from version control yet, so a module no proxy in the list has is not found", "upstream", chain.String(), "goproxy_from", origin)
+	default:
+		log.Warn("upstream entries ignored: berth does not fetch from version control yet", "entries", strings.Join(chain.Ignored, ","), "from", from)
 	}
 	return chain, nil
 }
