@@ -264,7 +264,7 @@ var analyseCases = []analyseCase{
 			f.ResolvConf.Docker = []string{"ExtServers: [host(127.0.0.53)]"}
 		},
 		probes: []Probe{dnsErr(webURL, "127.0.0.11:53", webHost, kRefused, "read udp 127.0.0.1:41192->127.0.0.11:53: read: connection refused"), resolveFail(webURL, webHost, kDNSTimeout, "connection refused")},
-		want:   []string{"dns.server-unreachable/error"}},
+		want:   []string{"dns.server-port-closed/error"}},
 	{name: "loopback-nameserver", targets: []string{webURL},
 		facts:  func(f *Facts) { f.ResolvConf.Nameservers = []string{"127.0.0.53:53"} },
 		probes: []Probe{dnsDead(webURL, "127.0.0.53:53", webHost), resolveFail(webURL, webHost, kDNSTimeout, "i/o timeout")},
@@ -431,20 +431,6 @@ var analyseCases = []analyseCase{
 				return p
 			}()},
 		want: []string{"proxy.unreachable/error"}, summary: map[string]string{"proxy.unreachable": "is unreachable"}},
-	{name: "malformed-proxy-then-firewall", targets: []string{webURL},
-		facts: func(f *Facts) {
-			f.Proxy = ProxyFacts{Malformed: []string{"HTTPS_PROXY=http://squid example:3128: does not parse as a URL (even with http:// prepended), so Go silently uses no proxy"}}
-		},
-		probes:   join(webUpTo("dns"), []Probe{tcpFail(webURL, webAddr, kTimeout, "i/o timeout"), httpFail(webURL, "http", webURL, kTimeout, "dial tcp 192.0.2.80:443: i/o timeout")}),
-		want:     []string{"proxy.malformed/error"},
-		explains: map[string][]string{"proxy.malformed": {"tcp.timeout", ""}}},
-	{name: "malformed-proxy-does-not-explain-tls", targets: []string{webURL},
-		facts: func(f *Facts) {
-			f.Proxy = ProxyFacts{Malformed: []string{"HTTPS_PROXY=http://squid example:3128: does not parse as a URL (even with http:// prepended), so Go silently uses no proxy"}}
-		},
-		probes: join(webUpTo("tcp"), []Probe{tlsFail(webURL, webAddr, webHost, kTLSHostname, "x509: certificate is valid for other.example.test, not web.example.test")}),
-		want:   []string{"proxy.malformed/error", "tls.hostname-mismatch/error"}},
-
 	// HTTP.
 	{name: "server-error", targets: []string{webURL},
 		probes: join(webUpTo("tls"), []Probe{httpStatus(webURL, "http", webURL, 503, "upstream down")}),

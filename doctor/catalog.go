@@ -17,6 +17,7 @@ const (
 	idNetNoRoute           id = "net.no-route"
 	idDNSNoNameserver      id = "dns.no-nameserver"
 	idDNSServerUnreachable id = "dns.server-unreachable"
+	idDNSServerPortClosed  id = "dns.server-port-closed"
 	idDNSServerRefused     id = "dns.server-refused"
 	idDNSServfail          id = "dns.servfail"
 	idDNSNotFound          id = "dns.not-found"
@@ -32,6 +33,8 @@ const (
 	idTLSExpired           id = "tls.expired"
 	idTLSHostname          id = "tls.hostname-mismatch"
 	idTLSHandshakeTimeout  id = "tls.handshake-timeout"
+	idTLSPlainHTTP         id = "tls.plain-http"
+	idTLSClientCert        id = "tls.client-cert-required"
 	idTLSFailed            id = "tls.failed"
 	idProxyUnreachable     id = "proxy.unreachable"
 	idProxyAuth            id = "proxy.auth-required"
@@ -41,6 +44,9 @@ const (
 	idHTTPStatus           id = "http.status"
 	idHTTPFailed           id = "http.failed"
 	idGoproxyUnreachable   id = "goproxy.unreachable"
+	idGoproxyNotAProxy     id = "goproxy.not-a-proxy"
+	idGoproxyAuth          id = "goproxy.auth-required"
+	idGoproxyLoginRedirect id = "goproxy.login-redirect"
 	idGoproxyModuleMissing id = "goproxy.module-missing"
 	idGoproxySumDB         id = "goproxy.sumdb-unreachable"
 	idGoproxyPrivatePublic id = "goproxy.private-module-public"
@@ -110,18 +116,29 @@ var catalog = []spec{
 			"Host: if the host runs systemd-resolved (127.0.0.53), point Docker at /run/systemd/resolve/resolv.conf or a real upstream",
 		}},
 	{id: idDNSServerUnreachable, layer: layerDNSServer, severities: []Severity{SevError, SevWarn},
-		meaning: "a nameserver does not answer (dropped, nothing on port 53); warn when another server answers",
+		meaning: "a nameserver does not answer (dropped, host down) or its address is unreachable (ICMP host unreachable); warn when another server answers",
 		summaries: []string{
 			"nameserver <servers> does not answer",
+			"nameserver <servers> is unreachable (<error>)",
 			"no nameserver answers (<servers>)",
 			"lookup of <host> failed: <error>",
 		},
-		cause: "DNS queries to the nameserver get no answer (dropped by a firewall or NetworkPolicy, or nothing listens on port 53 there), so every lookup waits for the resolver timeout.",
+		cause: "DNS queries to the nameserver get no answer at all (dropped by a firewall or NetworkPolicy, or the host is down), so every lookup waits for the resolver timeout.",
 		fix: []string{
 			"Query the server directly to confirm: berth doctor prints each nameserver's result; from a shell, dig @<server> <name>",
 			"Docker: set a reachable resolver with --dns <IP> or daemon.json \"dns\"; with 127.0.0.11 check the \"# ExtServers:\" comment in /etc/resolv.conf, the upstreams Docker forwards to",
 			"Kubernetes: allow egress UDP and TCP port 53 to kube-dns in your NetworkPolicy; check that CoreDNS pods are Running (kubectl -n kube-system get pods -l k8s-app=kube-dns)",
 			"Host: allow UDP/TCP 53 from the container network (firewalld: trust docker0), or remove the dead server from resolv.conf",
+		}},
+	{id: idDNSServerPortClosed, layer: layerDNSServer, severities: []Severity{SevError, SevWarn},
+		meaning:   "a nameserver's host refuses port 53 at once (ICMP port unreachable, TCP reset): no DNS server runs there; warn when another server answers",
+		summaries: []string{"nameserver <servers> refuses DNS on port 53 (connection refused: no DNS server runs there)"},
+		cause:     "The nameserver's host is up and answers DNS queries with an ICMP port unreachable: nothing listens on port 53 there (the DNS service is stopped, or the address is a gateway or host that is not a resolver). Go's resolver reports it at once as \"connection refused\" and tries the next server.",
+		fix: []string{
+			"Docker: --dns <IP of a running resolver>, or \"dns\" in /etc/docker/daemon.json; a host-side resolver on 127.0.0.53 is not reachable from the container",
+			"Kubernetes: check that CoreDNS pods are Running and the kube-dns Service has endpoints (kubectl -n kube-system get endpoints kube-dns)",
+			"Windows: Resolve-DnsName <name> -Server <IP> tests one server; set the container's DNS with docker run --dns <IP>",
+			"Host: start the DNS service on that host, or remove the line",
 		}},
 	{id: idDNSServerRefused, layer: layerDNSServer, severities: []Severity{SevError},
 		meaning:   "the nameserver answers REFUSED",
@@ -285,6 +302,19 @@ var catalog = []spec{
 			"Kubernetes: set the CNI's MTU (Calico veth_mtu, Flannel/Cilium mtu) below the node's",
 			"Host: clamp TCP MSS: iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu",
 		}},
+	{id: idTLSPlainHTTP, layer: layerTLS, severities: []Severity{SevError},
+		meaning:   "an https:// URL (or port 443) whose server answers the TLS ClientHello in plain HTTP",
+		summaries: []string{"<host:port> speaks plain HTTP, not TLS: the URL says https:// for a plain-HTTP port"},
+		cause:     "The server on this port speaks plain HTTP: it answered the TLS ClientHello with an HTTP response, so Go fails with \"first record does not look like a TLS handshake\" (net/http: \"server gave HTTP response to HTTPS client\").",
+		fix:       []string{"Use http:// for this port, or the port where the server speaks TLS"}},
+	{id: idTLSClientCert, layer: layerTLS, severities: []Severity{SevError},
+		meaning:   "the server asks for a client certificate (mutual TLS) and ends the handshake without one",
+		summaries: []string{"<host:port> demands a client certificate (mutual TLS) and the client presents none"},
+		cause:     "The server sent a CertificateRequest and requires a certificate: Go's default client presents none, so the server ends the connection (\"tls: certificate required\" or \"bad certificate\").",
+		fix: []string{
+			"Configure the client certificate in the program (tls.Config.Certificates or GetClientCertificate); the go command cannot present one, so a GOPROXY that needs mutual TLS needs a local proxy in front of it (berth proxy)",
+			"Or ask the operator which CAs the server accepts (the CertificateRequest lists them; see the evidence)",
+		}},
 	{id: idTLSFailed, layer: layerTLS, severities: []Severity{SevError},
 		meaning:   "any other TLS failure",
 		summaries: []string{"TLS with <host> failed: <error>"},
@@ -317,9 +347,12 @@ var catalog = []spec{
 			"Kubernetes: keep the proxy URL with credentials in a Secret and set it with env valueFrom",
 		}},
 	{id: idProxyMalformed, layer: layerConfig, severities: []Severity{SevError},
-		meaning:   "HTTP(S)_PROXY does not parse (Go silently uses no proxy) or parses as another host",
-		summaries: []string{"a proxy variable is malformed: Go ignores it or reads it as another host, without any error"},
-		cause:     "net/http drops a proxy value that does not parse as a URL (even with http:// prepended) without any error, so requests bypass the proxy.",
+		meaning: "HTTP(S)_PROXY is malformed: Go drops it (no proxy, direct connections) or reads it as another URL and dials that host (`http://squid example:3128` makes Go dial the host `http`)",
+		summaries: []string{
+			"<var>=<value> is malformed: Go ignores it and connects directly, without any error",
+			"<var>=<value> is malformed: Go dials the proxy host <host> (<host:port>) instead, without any error",
+		},
+		cause: "net/http parses the value itself and never reports a parse error: a value that does not parse even with http:// prepended is dropped (direct connections), and one that parses only with http:// prepended, or with a scheme name where the host belongs, sends requests to the host Go derived.",
 		fix: []string{
 			"Fix the value: a URL such as http://proxy.corp.example:3128 (or host:port)",
 			"Docker: check -e HTTPS_PROXY and ~/.docker/config.json \"proxies\"; Kubernetes: check the pod env; Host: check /etc/environment",
@@ -352,6 +385,28 @@ var catalog = []spec{
 			"Check the proxy's own upstream and logs, or add a fallback: GOPROXY=<your proxy>,https://<another mirror>,direct",
 			"Run berth proxy as a local caching proxy for builds",
 		}},
+	{id: idGoproxyNotAProxy, layer: layerGoproxy, severities: []Severity{SevError},
+		meaning: "a GOPROXY entry answers `@v/list` with 200 and an HTML page, a JSON document or other text instead of lines of versions (a web UI URL, a sign-in page)",
+		summaries: []string{
+			"GOPROXY=<value>: <proxy> answers the module protocol with an HTML page, not a version list",
+			"GOPROXY=<value>: <proxy> answers the module protocol with a JSON document, not a version list",
+			"GOPROXY=<value>: <proxy> answers the module protocol with text that is not a version list",
+		},
+		cause: "GOPROXY must be the base URL of the module protocol, where <module>/@v/list answers lines of versions; this URL answers something else, so the go command fails to parse it.",
+		fix:   []string{"Set GOPROXY to the proxy's module API URL (test: curl -fsS <GOPROXY>/golang.org/x/text/@v/list prints versions)"}},
+	{id: idGoproxyAuth, layer: layerGoproxy, severities: []Severity{SevError},
+		meaning: "a GOPROXY entry answers 401 or 403: it wants credentials the go command does not send (GOAUTH, netrc `machine host:port`), or refuses those sent",
+		summaries: []string{
+			"GOPROXY=<value>: <proxy> answers <status> to the module protocol: it wants credentials",
+			"GOPROXY=<value>: <proxy> answers <status> to the module protocol: the credentials sent are refused",
+		},
+		cause: "The proxy requires authentication; the go command sends Basic credentials only from GOAUTH (by default the netrc file, matched on the URL's host:port).",
+		fix:   []string{"Add a netrc line machine <host:port> login <user> password <token> ($HOME/.netrc or NETRC), or set GOPRIVATE for the private paths only"}},
+	{id: idGoproxyLoginRedirect, layer: layerGoproxy, severities: []Severity{SevError},
+		meaning:   "a GOPROXY entry redirects module requests to a page (a sign-in page, single sign-on) instead of answering them",
+		summaries: []string{"GOPROXY=<value>: <proxy> redirects module requests to <url>, a page, not the module protocol"},
+		cause:     "Requests without credentials are redirected to a sign-in page; the go command follows the redirect and gets HTML where versions belong.",
+		fix:       []string{"Use the proxy's API URL with a token in netrc (machine <host:port>) or GOAUTH"}},
 	{id: idGoproxyModuleMissing, layer: layerGoproxy, severities: []Severity{SevInfo},
 		meaning:   "the proxy has no versions of the probe module",
 		summaries: []string{"the proxy has no versions of the probe module"},

@@ -43,14 +43,16 @@ func TestCatalogProduced(t *testing.T) {
 }
 
 // matchesShape reports whether summary has one of the shapes, where <...>
-// stands for any non-empty text.
+// stands for any non-empty text, after an optional "VAR=value: " prefix.
 func matchesShape(shapes []string, summary string) bool {
 	for _, sh := range shapes {
 		parts := regexp.MustCompile(`<[^>]*>`).Split(sh, -1)
 		for i, p := range parts {
 			parts[i] = regexp.QuoteMeta(p)
 		}
-		if regexp.MustCompile("^" + strings.Join(parts, ".+") + "$").MatchString(summary) {
+		// A summary may start with the configuration that led there
+		// ("GOPROXY=...: ", "HTTPS_PROXY=...: "), see nameConfig.
+		if regexp.MustCompile("^(?:[A-Za-z_]+=\\S*: )?" + strings.Join(parts, ".+") + "$").MatchString(summary) {
 			return true
 		}
 	}

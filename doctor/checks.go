@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -194,10 +195,27 @@ func (a *analysis) factChecks() {
 			Evidence: ev})
 	}
 	// proxy.malformed
-	for _, m := range f.Proxy.Malformed {
-		a.add(idProxyMalformed, Finding{Severity: SevError, key: m,
-			Summary:  "a proxy variable is malformed: Go ignores it or reads it as another host, without any error",
-			Evidence: []string{m}})
+	for i, m := range f.Proxy.MalformedProxies {
+		ev := []string{m.Var + "=" + m.Value}
+		if i < len(f.Proxy.Malformed) {
+			ev = append(ev, f.Proxy.Malformed[i])
+		}
+		fix := []string{
+			fmt.Sprintf("Fix %s: a URL such as %s=http://proxy.corp.example:3128 (or host:port); quote it in shells and Dockerfiles", m.Var, m.Var),
+			"Docker: check -e " + m.Var + " and ~/.docker/config.json \"proxies\"; Kubernetes: check the pod env; Host: check /etc/environment",
+			"Windows: $env:" + m.Var + "=\"http://proxy.corp.example:3128\" (PowerShell), or ENV " + m.Var + "=... in the Dockerfile",
+		}
+		if m.Dials == "" {
+			a.add(idProxyMalformed, Finding{Severity: SevError, key: m.Var,
+				Summary:  fmt.Sprintf("%s=%s is malformed: Go ignores it and connects directly, without any error", m.Var, m.Value),
+				Cause:    "net/http drops a proxy value that does not parse as a URL, even with http:// prepended, without any error: requests bypass the proxy and go straight to the target.",
+				Evidence: ev, Fix: fix})
+			continue
+		}
+		a.add(idProxyMalformed, Finding{Severity: SevError, key: m.Var, proxyHost: m.Host,
+			Summary:  fmt.Sprintf("%s=%s is malformed: Go dials the proxy host %q (%s) instead, without any error", m.Var, m.Value, m.Host, m.Dials),
+			Cause:    fmt.Sprintf("net/http reads the value as the URL %s: its host is %q, so every request that uses this variable is sent to %s, which fails to resolve or connect, and the error names %q, not your proxy.", m.ReadAs, m.Host, m.Dials, m.Host),
+			Evidence: ev, Fix: fix})
 	}
 	if f.Proxy.CGI && f.Proxy.HTTPProxy != "" {
 		a.add(idProxyCGI, Finding{Severity: SevWarn,
@@ -417,6 +435,22 @@ func (a *analysis) targetChecks(t Target, ps []Probe) {
 	if root == nil {
 		return
 	}
+	if root.host == "" {
+		// The host actually contacted: the proxy's when there is one.
+		for _, p := range append(append([]Probe(nil), resolveP...), tcpP...) {
+			h := p.Name
+			if p.Kind == "tcp" {
+				h, _, _ = net.SplitHostPort(p.Server)
+			}
+			if h != "" {
+				root.host = h
+				break
+			}
+		}
+	}
+	if slices.Index(a.findings, root) >= before && root.layer > layerConfig {
+		a.nameConfig(t, root, ps)
+	}
 	if sumdbRole {
 		if slices.Index(a.findings, root) >= before {
 			// The direct checksum-database path is judged as a whole: its
@@ -497,11 +531,20 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 	if len(resolveP) == 0 {
 		return nil
 	}
-	var dead, refused, servfail, notfound, ok []Probe
+	// host is the name looked up: the target's, or its proxy's when the
+	// environment sends the target through one.
+	host, hostWords := t.Host, t.Host
+	if rp.Name != "" && rp.Name != t.Host {
+		host = rp.Name
+		hostWords = fmt.Sprintf("%q (the %s host for %s)", host, a.proxyVar(t), t.Host)
+	}
+	var dead, closed, refused, servfail, notfound, ok []Probe
 	for _, p := range dnsP {
 		switch {
 		case p.OK:
 			ok = append(ok, p)
+		case p.Cause == kRefused:
+			closed = append(closed, p)
 		case p.Cause == kDNSTimeout || p.Cause == kTimeout || p.Cause == kRefused || p.Cause == kHostUnreach || p.Cause == kNetUnreach || p.Cause == kCanceled:
 			dead = append(dead, p)
 		case p.Cause == kDNSRefused:
@@ -563,22 +606,44 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 				root.Evidence = appendUniq(root.Evidence, ev(dnsP)...)
 			}
 		}
+	case len(closed) > 0 && (!resolveOK || len(ok) > 0):
+		// The server's host answers, with an ICMP port unreachable (or a
+		// reset on TCP): no DNS server runs there. Go's resolver reports it
+		// at once as "connection refused".
+		lines := a.resolvLines(servers(closed))
+		f := a.add(idDNSServerPortClosed, Finding{Severity: sev, key: servers(closed), Targets: targets,
+			Cause:    loopbackDNSCause(servers(closed), ""),
+			Summary:  fmt.Sprintf("nameserver %s refuses DNS on port 53 (connection refused: no DNS server runs there)", servers(closed)),
+			Evidence: append(append(ev(append(append([]Probe(nil), closed...), ok...)), lines...), dockerTrailer(rc)...),
+			Fix: append([]string{
+				"Change or remove the resolv.conf line " + strings.Join(lines, ", ") + ": point it at a host that runs a DNS server (check it with dig @<IP> <name>, or berth doctor)",
+			}, specs[idDNSServerPortClosed].fix...)})
+		if !resolveOK {
+			root = f
+		}
 	case len(dead) > 0 && (!resolveOK || len(ok) > 0):
 		// An unreachable server costs timeout x attempts per name even when another answers.
 		s := fmt.Sprintf("nameserver %s does not answer", servers(dead))
 		if len(ok) == 0 {
 			s = fmt.Sprintf("no nameserver answers (%s)", servers(dead))
 		}
-		cause := "DNS queries to the nameserver get no answer (dropped by a firewall or NetworkPolicy, or nothing listens on port 53 there), so every lookup waits for the resolver timeout."
-		if strings.Contains(servers(dead), "127.0.0.11:53") {
-			cause = "127.0.0.11 is Docker's embedded DNS server, which exists only inside containers on a user-defined network; here nothing answers on it (the resolv.conf was copied or the network was changed), so every lookup fails."
-		} else if strings.Contains(servers(dead), "127.0.0.") || strings.Contains(servers(dead), "[::1]") {
-			cause = "The nameserver is on the container's own loopback, where no DNS server runs (a host's 127.0.0.53 systemd-resolved or dnsmasq is not visible inside the container)."
+		cause := loopbackDNSCause(servers(dead), "DNS queries to the nameserver get no answer at all (dropped by a firewall or NetworkPolicy, or the host is down), so every lookup waits for the resolver timeout.")
+		unreach := true
+		for _, p := range dead {
+			if p.Cause != kHostUnreach && p.Cause != kNetUnreach {
+				unreach = false
+			}
 		}
+		if unreach {
+			s = fmt.Sprintf("nameserver %s is unreachable (%s)", servers(dead), causeWords(dead[0].Cause))
+			cause = "The network answered at once that the nameserver's address cannot be reached (an ICMP host unreachable or no route): the address is wrong or stale, or a REJECT rule is in the way."
+		}
+		lines := a.resolvLines(servers(dead))
 		f := a.add(idDNSServerUnreachable, Finding{Severity: sev, key: servers(dead), Targets: targets,
 			Summary:  s,
 			Cause:    cause,
-			Evidence: append(ev(append(append([]Probe(nil), dead...), ok...)), dockerTrailer(rc)...)})
+			Evidence: append(append(ev(append(append([]Probe(nil), dead...), ok...)), lines...), dockerTrailer(rc)...),
+			Fix:      append([]string{"The resolv.conf line " + strings.Join(lines, ", ") + " names the server that does not answer: fix the path to it or replace the line"}, specs[idDNSServerUnreachable].fix...)})
 		if !resolveOK {
 			root = f
 		}
@@ -595,10 +660,10 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 		for _, tr := range firstTries(notfound) {
 			names = append(names, tr.Name+" "+tr.Rcode)
 		}
-		root = a.add(idDNSNotFound, Finding{Severity: SevError, key: t.Host, Targets: targets,
-			Summary:  fmt.Sprintf("%s does not exist in DNS (NXDOMAIN for every name tried)", t.Host),
+		root = a.add(idDNSNotFound, Finding{Severity: SevError, key: host, host: host, Targets: targets,
+			Summary:  fmt.Sprintf("%s does not exist in DNS (NXDOMAIN for every name tried)", hostWords),
 			Evidence: append(ev(notfound), "names tried: "+strings.Join(names, ", ")),
-			Fix: []string{"Check the spelling of " + t.Host + " and that the record exists on the nameserver the container uses",
+			Fix: []string{"Check the spelling of " + host + " and that the record exists on the nameserver the container uses",
 				"Kubernetes: a Service in another namespace is <svc>.<namespace>; check the search line",
 				"Docker: container names resolve only on the same user-defined network (not the default bridge)"}})
 	case !resolveOK:
@@ -606,8 +671,8 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 		if rp.Cause == kDNSServfail {
 			fid = idDNSServfail
 		}
-		root = a.add(fid, Finding{Severity: SevError, key: t.Host, Targets: targets,
-			Summary: "lookup of " + t.Host + " failed: " + rp.Error, Cause: "The Go resolver could not resolve the name.", Evidence: ev(dnsP)})
+		root = a.add(fid, Finding{Severity: SevError, key: host, host: host, Targets: targets,
+			Summary: "lookup of " + hostWords + " failed: " + rp.Error, Cause: "The Go resolver could not resolve the name.", Evidence: ev(dnsP)})
 	}
 	if root != nil {
 		return root
@@ -625,8 +690,8 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 		slow = append(slow, fmt.Sprintf("Go resolver lookup of %s took %.0f ms", rp.Name, rp.DurationMS))
 	}
 	if len(slow) > 0 && len(dead) == 0 {
-		a.add(idDNSSlow, Finding{Severity: SevWarn, key: t.Host, Targets: targets,
-			Summary:  fmt.Sprintf("DNS answers for %s are slow", t.Host),
+		a.add(idDNSSlow, Finding{Severity: SevWarn, key: host, Targets: targets,
+			Summary:  fmt.Sprintf("DNS answers for %s are slow", host),
 			Evidence: slow})
 	}
 	// Search-list amplification and wrong-host answers.
@@ -635,23 +700,108 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 			continue
 		}
 		win := p.Tries[len(p.Tries)-1]
-		bare := strings.TrimSuffix(t.Host, ".") + "."
+		bare := strings.TrimSuffix(host, ".") + "."
 		if win.Name != bare && p.Bare != nil && p.Bare.N > 0 && !sameSet(p.Addrs, p.BareAddrs) {
-			return a.add(idDNSSearchAmp, Finding{Severity: SevError, key: t.Host, Targets: targets,
-				Summary: fmt.Sprintf("%s resolved as %s through the search list: probably the wrong host", t.Host, win.Name),
+			return a.add(idDNSSearchAmp, Finding{Severity: SevError, key: host, Targets: targets,
+				Summary: fmt.Sprintf("%s resolved as %s through the search list: probably the wrong host", host, win.Name),
 				Cause: fmt.Sprintf("With ndots:%d a name with fewer dots is tried with each search suffix first, and a record (often a wildcard) under a search domain answered before the real name was asked.",
 					rc.Ndots),
 				Evidence: append([]string{fmt.Sprintf("search %v, ndots:%d", rc.Search, rc.Ndots), fmt.Sprintf("answer %v from %s", p.Addrs, win.Name),
 					fmt.Sprintf("the name as given, %s, is %v", bare, p.BareAddrs)}, triesEv(p.Tries)...)})
 		}
 		if len(p.Tries) >= 3 {
-			a.add(idDNSSearchAmp, Finding{Severity: SevWarn, key: t.Host, Targets: targets,
-				Summary:  fmt.Sprintf("resolving %s asks %d names before the real one (ndots:%d with %d search domains)", t.Host, len(p.Tries), rc.Ndots, len(rc.Search)),
+			a.add(idDNSSearchAmp, Finding{Severity: SevWarn, key: host, Targets: targets,
+				Summary:  fmt.Sprintf("resolving %s asks %d names before the real one (ndots:%d with %d search domains)", host, len(p.Tries), rc.Ndots, len(rc.Search)),
 				Evidence: append([]string{fmt.Sprintf("search %v, ndots:%d", rc.Search, rc.Ndots)}, triesEv(p.Tries)...)})
 		}
 		break
 	}
 	return nil
+}
+
+// nameConfig puts the configuration that sent the connection where it
+// failed in front of a target's root finding: the GOPROXY value for a
+// GOPROXY entry, the proxy variable when the path went through a proxy.
+func (a *analysis) nameConfig(t Target, f *Finding, ps []Probe) {
+	via := ""
+	for _, p := range ps {
+		if p.Via != "" {
+			via = p.Via
+		}
+	}
+	g := &a.r.Facts.Go
+	var conf, fix string
+	switch {
+	case via != "":
+		v := a.proxyVar(t)
+		conf = v + "=" + via
+		np := "NO_PROXY"
+		if a.r.Facts.Proxy.NoProxy != "" {
+			np = "NO_PROXY=" + a.r.Facts.Proxy.NoProxy
+		}
+		fix = fmt.Sprintf("%s sends %s through the proxy %s (contacted: %s): fix the proxy or the variable, or add %s to %s if it should be reached directly", v, t.Host, via, orNone(f.host), t.Host, np)
+	case t.Role == "goproxy":
+		conf = "GOPROXY=" + g.GOPROXY
+		fix = fmt.Sprintf("GOPROXY=%s sends the go command to %s (contacted: %s): fix the path to it, or set GOPROXY to a proxy that works from here (GOPROXY=https://<proxy>,direct); berth doctor <URL> tests one", g.GOPROXY, t.Input, orNone(f.host))
+	default:
+		return
+	}
+	if !strings.HasPrefix(f.Summary, conf+": ") {
+		f.Summary = conf + ": " + f.Summary
+	}
+	if !slices.Contains(f.Fix, fix) {
+		f.Fix = append([]string{fix}, f.Fix...)
+	}
+	f.Evidence = appendUniq(f.Evidence, conf)
+}
+
+// loopbackDNSCause explains a nameserver on the container's loopback, or
+// returns def.
+func loopbackDNSCause(servers, def string) string {
+	switch {
+	case strings.Contains(servers, "127.0.0.11:53"):
+		return "127.0.0.11 is Docker's embedded DNS server, which exists only inside containers on a user-defined network; here nothing answers on it (the resolv.conf was copied or the network was changed), so every lookup fails."
+	case strings.Contains(servers, "127.0.0.") || strings.Contains(servers, "[::1]"):
+		return "The nameserver is on the container's own loopback, where no DNS server runs (a host's 127.0.0.53 systemd-resolved or dnsmasq is not visible inside the container)."
+	}
+	return def
+}
+
+// proxyVar names the variable that routes t through a proxy: HTTPS_PROXY
+// for https, HTTP_PROXY for http, lowercase when that is what was set.
+func (a *analysis) proxyVar(t Target) string {
+	want := "HTTPS_PROXY"
+	if t.Scheme == "http" {
+		want = "HTTP_PROXY"
+	}
+	for _, f := range a.r.Facts.Proxy.From {
+		if strings.EqualFold(f, want) {
+			return f
+		}
+	}
+	return want
+}
+
+// resolvLines returns the /etc/resolv.conf lines that name the servers (a
+// comma-separated list of ip:port), as the user would find them in the file.
+func (a *analysis) resolvLines(servers string) []string {
+	var out []string
+	for _, s := range strings.Split(servers, ", ") {
+		h, _, err := net.SplitHostPort(s)
+		if err != nil {
+			h = s
+		}
+		line := "nameserver " + h
+		if a.r.Facts.OS == "windows" {
+			line = "DNS server " + h + " (adapter settings, as GetAdaptersAddresses reports them)"
+		} else if a.r.Facts.ResolvConf.Defaulted {
+			line = "nameserver " + h + " (Go's default: resolv.conf names none)"
+		} else {
+			line = "/etc/resolv.conf: " + line
+		}
+		out = appendUniq(out, line)
+	}
+	return out
 }
 
 func sameSet(a, b []string) bool {
@@ -831,6 +981,21 @@ func (a *analysis) tlsFinding(t Target, p Probe) *Finding {
 		return a.add(idTLSHostname, Finding{Severity: SevError, key: key, Targets: targets,
 			Summary:  fmt.Sprintf("the certificate presented for %s is for other names", t.Host),
 			Evidence: ev})
+	case kTLSPlainHTTP:
+		fix := []string{
+			fmt.Sprintf("Use http://%s/ if the service is meant to be plain HTTP, or the port where it speaks TLS (usually 443)", key),
+			"Or enable TLS on the server for this port",
+		}
+		if t.Role == "goproxy" {
+			fix = append([]string{fmt.Sprintf("Change GOPROXY=%s to the scheme the server speaks: http://%s (the go command accepts http:// GOPROXY entries)", a.r.Facts.Go.GOPROXY, key)}, fix...)
+		}
+		return a.add(idTLSPlainHTTP, Finding{Severity: SevError, key: key, Targets: targets,
+			Summary:  fmt.Sprintf("%s speaks plain HTTP, not TLS: the URL says https:// for a plain-HTTP port", key),
+			Evidence: ev, Fix: fix})
+	case kTLSClientCert:
+		return a.add(idTLSClientCert, Finding{Severity: SevError, key: key, Targets: targets,
+			Summary:  fmt.Sprintf("%s demands a client certificate (mutual TLS) and the client presents none", key),
+			Evidence: append(ev, p.ClientAuth...)})
 	}
 	return a.add(idTLSFailed, Finding{Severity: SevError, key: key, Targets: targets,
 		Summary: fmt.Sprintf("TLS with %s failed: %s", t.Host, p.Error), Evidence: ev})
@@ -904,7 +1069,13 @@ func (a *analysis) goproxyChecks(byTarget map[string][]Probe) {
 			}
 		}
 		for _, p := range byTarget[t.Input] {
-			if rooted || p.OK {
+			if rooted {
+				continue
+			}
+			if p.Kind == "goproxy" && a.goproxyAnswer(t, p) {
+				continue
+			}
+			if p.OK {
 				continue
 			}
 			switch {
@@ -913,8 +1084,12 @@ func (a *analysis) goproxyChecks(byTarget map[string][]Probe) {
 					Summary: "the proxy has no versions of the probe module", Cause: "The proxy answered " + p.Error + " for the version list; it works but may not serve public modules.",
 					Evidence: []string{"GET " + p.Name + ": " + p.Error}})
 			case p.Kind == "goproxy":
+				e := p.Error
+				if p.Message != "" {
+					e += ": " + p.Message
+				}
 				a.add(idGoproxyUnreachable, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
-					Summary:  fmt.Sprintf("GOPROXY %s does not serve modules (%s)", t.Input, p.Error),
+					Summary:  fmt.Sprintf("GOPROXY %s does not serve modules (%s)", t.Input, e),
 					Evidence: []string{"GET " + p.Name + ": " + p.Error, "body: " + p.Body, "GOPROXY=" + g.GOPROXY}})
 			case p.Kind == "sumdb" && strings.HasSuffix(p.Name, "/latest"):
 				a.add(idGoproxySumDB, Finding{Severity: SevError, key: "proxy", Targets: []string{t.Input},
@@ -937,6 +1112,94 @@ func (a *analysis) goproxyChecks(byTarget map[string][]Probe) {
 			Cause:    "Your GOPROXY does not proxy the checksum database, so the go command connects to it directly, and this network blocks that connection.",
 			Evidence: ev, Explains: st.Explains})
 	}
+}
+
+// goproxyAnswer judges a GOPROXY version-list answer that is not the
+// module protocol: a 401/403 challenge, a redirect to a sign-in page, an
+// HTML page or a JSON document where lines of versions belong. It reports
+// whether it added a finding.
+func (a *analysis) goproxyAnswer(t Target, p Probe) bool {
+	g := &a.r.Facts.Go
+	u, _ := url.Parse(t.URL)
+	machine := t.Host
+	if u != nil {
+		machine = u.Host
+	}
+	conf := "GOPROXY=" + g.GOPROXY
+	ev := []string{conf, fmt.Sprintf("GET %s: %d, Content-Type %q, body: %s", p.Name, p.Status, p.ContentType, clip(p.Body, 120))}
+	for _, r := range p.Redirects {
+		ev = append(ev, "redirected to "+r)
+	}
+	credEv := func() []string {
+		out := []string{"credentials: " + orNone(g.Auth)}
+		if p.Credentials != "" {
+			out = append(out, "sent: "+p.Credentials)
+		} else {
+			out = append(out, "sent: none (no netrc machine "+machine+")")
+		}
+		for _, m := range g.NetrcMachines {
+			if m != machine && (strings.HasPrefix(m, t.Host+":") || m == t.Host) {
+				out = append(out, fmt.Sprintf("netrc has machine %s, but the go command looks for %s: a machine must match the URL's host:port exactly", m, machine))
+			}
+		}
+		return out
+	}
+	netrcFix := []string{
+		fmt.Sprintf("Give the go command credentials for %s: a line \"machine %s login <user> password <token>\" in $HOME/.netrc (or the file NETRC names; %%USERPROFILE%%\\_netrc on Windows); the machine is the URL's host with its port when it has one", t.URL, machine),
+		"GOAUTH decides where credentials come from: unset means netrc; GOAUTH=off sends none; GOAUTH='git <dir>' asks git credential",
+		"If only private modules need these credentials, list them in GOPRIVATE (and GONOPROXY) and keep a public GOPROXY for the rest",
+		"Docker: RUN --mount=type=secret,id=netrc,target=/root/.netrc go mod download (docker build --secret id=netrc,src=$HOME/.netrc), never ENV or COPY",
+	}
+	switch {
+	case p.Status == 401 || p.Status == 403:
+		if p.Authenticate != "" {
+			ev = append(ev, "WWW-Authenticate: "+p.Authenticate)
+		}
+		sum := fmt.Sprintf("%s: %s answers %s to the module protocol: it wants credentials", conf, t.Input, p.Error)
+		cause := "The proxy requires authentication and the go command sends none for this URL, so every download fails with \"" + strings.ToLower(p.Error) + "\"."
+		if p.Credentials != "" {
+			sum = fmt.Sprintf("%s: %s answers %s to the module protocol: the credentials sent are refused", conf, t.Input, p.Error)
+			cause = "The go command sends the netrc credentials for " + machine + " and the proxy refuses them (wrong or expired token, or no read permission on the repository)."
+		}
+		a.add(idGoproxyAuth, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
+			Summary: sum, Cause: cause, Evidence: append(ev, credEv()...), Fix: netrcFix})
+		return true
+	case p.Status >= 200 && p.Status < 300 && len(p.Redirects) > 0 && p.Shape != "versions" && p.Shape != "empty":
+		last := p.Redirects[len(p.Redirects)-1]
+		a.add(idGoproxyLoginRedirect, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
+			Summary:  fmt.Sprintf("%s: %s redirects module requests to %s, a page, not the module protocol", conf, t.Input, last),
+			Evidence: append(ev, credEv()...),
+			Fix: append([]string{fmt.Sprintf("The proxy sends requests without credentials to a sign-in page; the go command cannot log in. Use the proxy's API URL and give it a token: %s", netrcFix[0])},
+				netrcFix[1:]...)})
+		return true
+	case p.Status >= 200 && p.Status < 300 && (p.Shape == "html" || p.Shape == "json" || p.Shape == "text"):
+		what := map[string]string{"html": "an HTML page", "json": "a JSON document", "text": "text"}[p.Shape]
+		cause := "GOPROXY must be the base URL of the module protocol, where <module>/@v/list answers lines of versions; this URL answers with " + what + " instead (a web UI or sign-in page, a repository manager's URL without its Go API path, a captive portal), and the go command fails with \"invalid version\" or \"unexpected content\"."
+		if p.Message != "" {
+			ev = append(ev, "message: "+p.Message)
+		}
+		shape := what + ", not a version list"
+		if p.Shape == "text" {
+			shape = "text that is not a version list"
+		}
+		a.add(idGoproxyNotAProxy, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
+			Summary: fmt.Sprintf("%s: %s answers the module protocol with %s", conf, t.Input, shape),
+			Cause:   cause, Evidence: ev,
+			Fix: []string{
+				fmt.Sprintf("Set GOPROXY to the module API URL, the one under which <module>/@v/list prints versions: test with curl -fsS %s/golang.org/x/text/@v/list (PowerShell: Invoke-WebRequest -UseBasicParsing %s/golang.org/x/text/@v/list)", strings.TrimSuffix(t.URL, "/"), strings.TrimSuffix(t.URL, "/")),
+				"A repository manager serves Go modules under its repository's API path (for example https://repo.example.test/api/go/<repo>), not under its web UI",
+				"If the page is a sign-in page, the proxy wants credentials: " + netrcFix[0],
+			}})
+		return true
+	}
+	return false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // listenChecks compares --listen addresses with the sockets in /proc/net/tcp.
@@ -1001,11 +1264,11 @@ type foldRule struct {
 // foldRules are applied in order.
 var foldRules = []foldRule{
 	// Without a network nothing on it works.
-	{idNetNoRoute, []id{idDNSServerUnreachable, idDNSServerRefused, idDNSServfail,
+	{idNetNoRoute, []id{idDNSServerUnreachable, idDNSServerPortClosed, idDNSServerRefused, idDNSServfail,
 		idTCPRefused, idTCPTimeout, idTCPUnreachable, idTCPReset,
 		idProxyUnreachable, idGoproxyUnreachable, idGoproxySumDB, idHTTPFailed}},
 	// Without a nameserver no DNS answer is worth a finding of its own.
-	{idDNSNoNameserver, []id{idDNSServerUnreachable, idDNSServerRefused, idDNSServfail,
+	{idDNSNoNameserver, []id{idDNSServerUnreachable, idDNSServerPortClosed, idDNSServerRefused, idDNSServfail,
 		idDNSNotFound, idDNSSearchAmp, idDNSSlow}},
 	// An ignored proxy variable sends connections direct, into the firewall.
 	{idProxyMalformed, []id{idTCPRefused, idTCPTimeout, idTCPUnreachable, idTCPReset, idHTTPFailed}},
@@ -1015,6 +1278,24 @@ var foldRules = []foldRule{
 
 // fold moves findings that a lower-layer finding explains under it.
 func (a *analysis) fold() {
+	// A malformed proxy variable that Go reads as another host explains
+	// every failure to reach that host: its lookup, its connection, the
+	// proxy path through it.
+	for _, root := range append([]*Finding(nil), a.findings...) {
+		if root.ID != string(idProxyMalformed) || root.proxyHost == "" {
+			continue
+		}
+		for _, f := range append([]*Finding(nil), a.findings...) {
+			if f == root || f.Severity != SevError || f.host != root.proxyHost {
+				continue
+			}
+			root.Explains = append(root.Explains, Consequence{ID: f.ID, Summary: f.Summary})
+			root.Explains = append(root.Explains, f.Explains...)
+			root.Targets = appendUniq(root.Targets, f.Targets...)
+			a.removeFinding(f)
+			a.folded = append(a.folded, folding{idProxyMalformed, id(f.ID)})
+		}
+	}
 	for _, r := range foldRules {
 		root := a.get(r.root)
 		if root == nil || root.Severity != SevError {

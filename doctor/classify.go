@@ -12,26 +12,32 @@ import (
 // as "server misbehaving"), and the doctor's reading of netkit's dns-unreachable
 // as "no answer" (see classify).
 const (
-	kDNSNotFound  = string(netkit.KindDNSNotFound)
-	kDNSTimeout   = string(netkit.KindDNSTimeout)
-	kDNSServfail  = string(netkit.KindDNSServFail)
-	kDNSRefused   = "dns-refused" // rcode REFUSED from the doctor's own DNS probe
-	kRefused      = string(netkit.KindRefused)
-	kTimeout      = string(netkit.KindTimeout)
-	kReset        = string(netkit.KindReset)
-	kTLSUnknownCA = string(netkit.KindTLSUnknownAuthority)
-	kTLSExpired   = string(netkit.KindTLSExpired)
-	kTLSHostname  = string(netkit.KindTLSHostname)
-	kTLSHSTimeout = string(netkit.KindTLSHandshakeTimeout)
-	kTLSOther     = string(netkit.KindTLSOther)
-	kProxyConnect = string(netkit.KindProxyConnect)
-	kProxyAuth    = string(netkit.KindProxyAuth)
-	kHTTPStatus   = string(netkit.KindHTTPStatus)
-	kCanceled     = string(netkit.KindCanceled)
-	kEOF          = string(netkit.KindEOF)
-	kUnknown      = string(netkit.KindUnknown)
-	kNetUnreach   = string(netkit.KindNoRoute)     // ENETUNREACH: no route at all
-	kHostUnreach  = string(netkit.KindUnreachable) // EHOSTUNREACH: an ICMP reject
+	kDNSNotFound = string(netkit.KindDNSNotFound)
+	kDNSTimeout  = string(netkit.KindDNSTimeout)
+	kDNSServfail = string(netkit.KindDNSServFail)
+	kDNSRefused  = "dns-refused" // rcode REFUSED from the doctor's own DNS probe
+	// kTLSPlainHTTP is netkit's tls-other when the first record the server
+	// sent is an HTTP response: a plain-HTTP port.
+	kTLSPlainHTTP = "tls-plain-http"
+	// kTLSClientCert is a handshake the server ends because the client
+	// presented no certificate after a CertificateRequest.
+	kTLSClientCert = "tls-client-cert"
+	kRefused       = string(netkit.KindRefused)
+	kTimeout       = string(netkit.KindTimeout)
+	kReset         = string(netkit.KindReset)
+	kTLSUnknownCA  = string(netkit.KindTLSUnknownAuthority)
+	kTLSExpired    = string(netkit.KindTLSExpired)
+	kTLSHostname   = string(netkit.KindTLSHostname)
+	kTLSHSTimeout  = string(netkit.KindTLSHandshakeTimeout)
+	kTLSOther      = string(netkit.KindTLSOther)
+	kProxyConnect  = string(netkit.KindProxyConnect)
+	kProxyAuth     = string(netkit.KindProxyAuth)
+	kHTTPStatus    = string(netkit.KindHTTPStatus)
+	kCanceled      = string(netkit.KindCanceled)
+	kEOF           = string(netkit.KindEOF)
+	kUnknown       = string(netkit.KindUnknown)
+	kNetUnreach    = string(netkit.KindNoRoute)     // ENETUNREACH: no route at all
+	kHostUnreach   = string(netkit.KindUnreachable) // EHOSTUNREACH: an ICMP reject
 )
 
 // classify maps an error to a failure class with netkit.Classify (by type and

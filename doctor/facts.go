@@ -119,8 +119,11 @@ type ProxyFacts struct {
 	NoProxy    string `json:"no_proxy,omitempty"`
 	// From names the variables that supplied each value (uppercase wins).
 	From []string `json:"from,omitempty"`
-	// Malformed lists values Go silently ignores (no proxy is used).
+	// Malformed says, per malformed value, what Go does with it: drops it
+	// (no proxy) or dials another host.
 	Malformed []string `json:"malformed,omitempty"`
+	// MalformedProxies are the same values, structured.
+	MalformedProxies []MalformedProxy `json:"malformed_proxies,omitempty"`
 	// Ignored lists values a tool like curl would use but Go does not.
 	Ignored []string `json:"ignored,omitempty"`
 	// CGI reports REQUEST_METHOD set, which disables HTTP_PROXY for http:// URLs.
@@ -152,6 +155,11 @@ type GoFacts struct {
 	SumDBError string `json:"sumdb_error,omitempty"`
 	// Git is the path of git, empty when not found (needed by "direct").
 	Git string `json:"git,omitempty"`
+	// Auth says where the credentials for GOPROXY requests come from, as
+	// GOAUTH chooses them: "netrc <path>", "no netrc file at <path>",
+	// "GOAUTH=off". NetrcMachines are the machines of that file (no secrets).
+	Auth          string   `json:"auth,omitempty"`
+	NetrcMachines []string `json:"netrc_machines,omitempty"`
 	// Modules are the module paths checked against GOPRIVATE.
 	Modules []string `json:"modules,omitempty"`
 }
@@ -278,20 +286,72 @@ func proxyFacts(o *Options) ProxyFacts {
 			p.Ignored = append(p.Ignored, k+"="+redact(v)+" (Go never reads ALL_PROXY)")
 		}
 	}
-	for _, v := range []struct{ name, val string }{{"HTTP_PROXY", c.HTTPProxy}, {"HTTPS_PROXY", c.HTTPSProxy}} {
+	for _, v := range []struct{ name, val, scheme string }{{"HTTP_PROXY", c.HTTPProxy, "http"}, {"HTTPS_PROXY", c.HTTPSProxy, "https"}} {
 		if v.val == "" {
 			continue
 		}
-		u, err := parseProxyValue(v.val)
-		if err != nil {
-			p.Malformed = append(p.Malformed, v.name+"="+redact(v.val)+": does not parse as a URL (even with http:// prepended), so Go silently uses no proxy")
-			continue
+		name := v.name
+		for _, f := range p.From {
+			if strings.EqualFold(f, v.name) {
+				name = f
+			}
 		}
-		if _, err1 := url.Parse(v.val); err1 != nil && strings.Contains(v.val, "://") {
-			p.Malformed = append(p.Malformed, fmt.Sprintf("%s=%s: invalid URL; Go prepends http:// and uses the proxy host %q instead", v.name, redact(v.val), u.Host))
+		if m, bad := malformedProxy(name, v.val, v.scheme); bad {
+			p.MalformedProxies = append(p.MalformedProxies, m)
+			if m.Dials == "" {
+				p.Malformed = append(p.Malformed, name+"="+redact(v.val)+": does not parse as a URL (even with http:// prepended), so Go silently uses no proxy and connects directly")
+			} else {
+				p.Malformed = append(p.Malformed, fmt.Sprintf("%s=%s: Go reads it as %s and dials the proxy host %q (%s), without any error", name, redact(v.val), m.ReadAs, m.Host, m.Dials))
+			}
 		}
 	}
 	return p
+}
+
+// MalformedProxy is a proxy variable whose value Go reads other than meant.
+type MalformedProxy struct {
+	Var   string `json:"var"`
+	Value string `json:"value"`
+	// ReadAs is the URL net/http makes of the value, "" when it drops it.
+	ReadAs string `json:"read_as,omitempty"`
+	// Host and Dials are the proxy host Go derived and the host:port it
+	// dials; empty when Go uses no proxy at all.
+	Host  string `json:"host,omitempty"`
+	Dials string `json:"dials,omitempty"`
+}
+
+// malformedProxy asks net/http's own proxy code (golang.org/x/net's
+// httpproxy, vendored into net/http) what it makes of a proxy value, for a
+// URL of the given scheme. The value is malformed when Go drops it (both it
+// and "http://"+value fail to parse), or when the URL Go reads differs from
+// the one written: the value did not parse as written, or the URL Go reads
+// has a path or a scheme name for host ("http//proxy:3128" is read as
+// http://http//proxy:3128, so Go dials the host "http" on port 80).
+func malformedProxy(name, v, scheme string) (MalformedProxy, bool) {
+	m := MalformedProxy{Var: name, Value: redact(v)}
+	cfg := &httpproxy.Config{HTTPProxy: v, HTTPSProxy: v}
+	pu, err := cfg.ProxyFunc()(&url.URL{Scheme: scheme, Host: "target.example.test"})
+	if err != nil || pu == nil {
+		return m, true
+	}
+	_, perr := url.Parse(v)
+	switch pu.Hostname() {
+	case "http", "https", "socks5", "socks5h":
+	default:
+		if perr == nil && (pu.Path == "" || pu.Path == "/") {
+			return m, false
+		}
+	}
+	m.ReadAs, m.Host = redact(pu.String()), pu.Hostname()
+	port := pu.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "socks5": "1080", "socks5h": "1080"}[pu.Scheme]
+		if port == "" {
+			port = "80"
+		}
+	}
+	m.Dials = net.JoinHostPort(pu.Hostname(), port)
+	return m, true
 }
 
 // parseProxyValue mirrors httpproxy's parseProxy: a URL, or host[:port]

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 
 	"github.com/berth-dev/berth/netkit"
 )
@@ -65,11 +69,23 @@ type prober struct {
 	facts *Facts
 	roots *x509.CertPool
 	proxy func(*url.URL) (*url.URL, error)
+	creds credentials
 
 	mu     sync.Mutex
 	probes []Probe
 	wg     sync.WaitGroup
 	start  time.Time
+
+	// closed remembers the nameservers whose port 53 refused a query (ICMP
+	// port unreachable, a TCP reset) or whose host is unreachable, with the
+	// error: later queries to them fail at once with it. The kernel
+	// rate-limits ICMP errors per peer (a burst of about six, then one a
+	// second), so without this the doctor's own parallel queries would wait
+	// out their timeouts where one lookup of the app fails at once.
+	closed map[string]error
+	// inflight are the Go resolver's open connections per nameserver, cut
+	// short when the server is found closed.
+	inflight map[string]map[*recConn]bool
 
 	sumdbTarget *Target
 	proxies     int // GOPROXY entries probed
@@ -92,6 +108,50 @@ func (p *prober) goRun(f func()) {
 		f()
 	}()
 }
+
+// closedErr returns the error a nameserver's closed port gave, or nil.
+func (p *prober) closedErr(server string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed[server]
+}
+
+// markClosed records that server refused (or is unreachable) with err and
+// cuts short the Go resolver's queries still waiting on it.
+func (p *prober) markClosed(server string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed == nil {
+		p.closed = map[string]error{}
+	}
+	if p.closed[server] != nil {
+		return
+	}
+	p.closed[server] = err
+	for c := range p.inflight[server] {
+		_ = c.Conn.SetDeadline(time.Now())
+	}
+}
+
+func (p *prober) track(server string, c *recConn, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inflight == nil {
+		p.inflight = map[string]map[*recConn]bool{}
+	}
+	if p.inflight[server] == nil {
+		p.inflight[server] = map[*recConn]bool{}
+	}
+	if on {
+		p.inflight[server][c] = true
+	} else {
+		delete(p.inflight[server], c)
+	}
+}
+
+// fastClass reports classes that mean an immediate answer from the network
+// that nothing serves there: refused, host or network unreachable.
+func fastClass(k string) bool { return k == kRefused || k == kHostUnreach || k == kNetUnreach }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -202,6 +262,11 @@ func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, na
 		if len(pr.Tries) >= 12 {
 			break
 		}
+		if err := p.closedErr(server); err != nil {
+			pr.Tries = append(pr.Tries, NameTry{Name: name, Type: "A", Rcode: rcodeNoAnswer})
+			pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
+			return
+		}
 		m := new(dns.Msg)
 		m.SetQuestion(name, dns.TypeA)
 		m.RecursionDesired = true
@@ -226,8 +291,10 @@ func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, na
 			pr.err = err
 			pr.Error = errText(err)
 			pr.Cause = classify(err)
-			if pr.Cause == kRefused || pr.Cause == kHostUnreach || pr.Cause == kNetUnreach {
-				// ICMP port or host unreachable: nothing answers DNS there.
+			if fastClass(pr.Cause) {
+				// ICMP port or host unreachable, or a reset: nothing
+				// answers DNS there, and the answer came at once.
+				p.markClosed(server, err)
 			} else if ctx.Err() != nil || isTimeoutClass(pr.Cause) {
 				pr.Cause = kDNSTimeout
 			}
@@ -318,11 +385,18 @@ func (p *prober) lookup(ctx context.Context, t Target, host string) ([]string, b
 	if res == nil {
 		d := &net.Dialer{}
 		res = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
+			if err := p.closedErr(addr); err != nil {
 				return nil, err
 			}
-			rc := &recConn{Conn: c, rec: rec, stream: true, start: start}
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				if fastClass(classify(err)) {
+					p.markClosed(addr, err)
+				}
+				return nil, err
+			}
+			rc := &recConn{Conn: c, rec: rec, stream: true, start: start, p: p, server: addr}
+			p.track(addr, rc, true)
 			if pc, ok := c.(net.PacketConn); ok {
 				// Go's resolver picks the datagram exchange only for a PacketConn.
 				rc.stream = false
@@ -373,6 +447,8 @@ func (r *dnsRecorder) tries() []NameTry {
 
 type recConn struct {
 	net.Conn
+	p      *prober
+	server string
 	rec    *dnsRecorder
 	stream bool
 	start  time.Time
@@ -411,8 +487,21 @@ func (c *recConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+func (c *recConn) Close() error {
+	c.p.track(c.server, c, false)
+	return c.Conn.Close()
+}
+
 func (c *recConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
+	if err != nil && n <= 0 {
+		if fastClass(classify(err)) {
+			c.p.markClosed(c.server, err)
+		} else if ce := c.p.closedErr(c.server); ce != nil {
+			// Cut short by markClosed: the server's port is closed.
+			return 0, ce
+		}
+	}
 	if n <= 0 {
 		return n, err
 	}
@@ -559,14 +648,55 @@ func (p *prober) tlsProbe(ctx context.Context, t Target, conn net.Conn, addr str
 	pr := Probe{Kind: "tls", Target: t.Input, Server: addr, Name: t.Host, started: time.Now()}
 	start := time.Now()
 	defer func() { pr.DurationMS = ms(time.Since(start)); p.add(pr) }()
-	tc := tls.Client(conn, &tls.Config{ServerName: t.Host, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // verified below, the chain is the evidence
+	requested := false
+	cfg := &tls.Config{ServerName: t.Host, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}, //nolint:gosec // verified below, the chain is the evidence
+		// Present no certificate, as Go's default client does, and note
+		// what the server asked for.
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			requested = true
+			pr.ClientAuth = append(pr.ClientAuth, fmt.Sprintf("the server sent a CertificateRequest naming %d acceptable CAs", len(cri.AcceptableCAs)))
+			for i, der := range cri.AcceptableCAs {
+				if i == 4 {
+					break
+				}
+				var rdn pkix.RDNSequence
+				if _, err := asn1.Unmarshal(der, &rdn); err == nil {
+					var n pkix.Name
+					n.FillFromRDNSequence(&rdn)
+					pr.ClientAuth = append(pr.ClientAuth, "acceptable CA: "+clip(n.String(), 200))
+				}
+			}
+			return &tls.Certificate{}, nil
+		}}
+	tc := tls.Client(conn, cfg)
 	defer tc.Close()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
-		if isTimeoutClass(pr.Cause) || ctx.Err() != nil {
+		var rh tls.RecordHeaderError
+		switch {
+		case errors.As(err, &rh) && strings.HasPrefix(string(rh.RecordHeader[:]), "HTTP/"):
+			pr.Cause = kTLSPlainHTTP
+		case requested && !isTimeoutClass(pr.Cause) && ctx.Err() == nil:
+			pr.Cause = kTLSClientCert
+		case isTimeoutClass(pr.Cause) || ctx.Err() != nil:
 			pr.Cause = kTLSHSTimeout
 		}
 		return
+	}
+	if requested {
+		// With TLS 1.3 the server judges the client's (empty) certificate
+		// after the client's side of the handshake is done: its verdict is
+		// the first record read.
+		wait := time.Now().Add(300 * time.Millisecond)
+		if d, ok := ctx.Deadline(); ok && d.Before(wait) {
+			wait = d
+		}
+		_ = tc.SetReadDeadline(wait)
+		if _, err := tc.Read(make([]byte, 1)); err != nil && !isTimeoutClass(classify(err)) {
+			pr.err, pr.Error, pr.Cause = err, errText(err), kTLSClientCert
+			return
+		}
+		pr.ClientAuth = append(pr.ClientAuth, "the handshake completed without a client certificate (the certificate is optional)")
 	}
 	st := tc.ConnectionState()
 	pr.TLSVersion = tls.VersionName(st.Version)
@@ -627,6 +757,64 @@ func (p *prober) httpClient() *http.Client {
 	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
+// goCheckRedirect follows redirects the way the go command does
+// (cmd/go/internal/web): at most 10, never from https to http.
+func goCheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > 0 && via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("redirected from secure URL %s to insecure URL %s", via[len(via)-1].URL.Redacted(), req.URL.Redacted())
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
+// bodyShape says what a response body looks like: "versions" (lines of
+// semantic versions, the @v/list answer), "empty", "html", "json" or "text".
+func bodyShape(contentType string, body []byte) string {
+	b := strings.TrimSpace(string(body))
+	switch {
+	case b == "":
+		return "empty"
+	case strings.HasPrefix(contentType, "text/html"), strings.HasPrefix(strings.ToLower(b), "<!doctype html"), strings.HasPrefix(strings.ToLower(b), "<html"):
+		return "html"
+	case strings.HasPrefix(contentType, "application/json"), strings.HasPrefix(b, "{"), strings.HasPrefix(b, "["):
+		return "json"
+	}
+	for _, line := range strings.Split(b, "\n") {
+		if f := strings.Fields(line); len(f) == 0 || !semver.IsValid(f[0]) {
+			return "text"
+		}
+	}
+	return "versions"
+}
+
+// jsonMessage returns the message of a JSON error document ({"message":...},
+// {"error":...}, {"errors":[{"message":...}]}), or "".
+func jsonMessage(body []byte) string {
+	var doc struct {
+		Message string `json:"message"`
+		Error   any    `json:"error"`
+		Errors  []struct {
+			Message string `json:"message"`
+			Status  any    `json:"status"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	switch {
+	case doc.Message != "":
+		return clip(doc.Message, 200)
+	case len(doc.Errors) > 0 && doc.Errors[0].Message != "":
+		return clip(doc.Errors[0].Message, 200)
+	}
+	if s, ok := doc.Error.(string); ok {
+		return clip(s, 200)
+	}
+	return ""
+}
+
 // httpProbe GETs u and keeps the phase timings.
 func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Probe) {
 	pr = Probe{Kind: kind, Target: t.Input, Name: u, started: time.Now()}
@@ -667,7 +855,25 @@ func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Pr
 	if pu, _ := p.proxy(req.URL); pu != nil {
 		pr.Via = redact(pu.String())
 	}
-	resp, err := p.httpClient().Do(req)
+	client := p.httpClient()
+	if kind == "goproxy" || kind == "sumdb" {
+		// The module protocol as the go command speaks it: its
+		// redirects, its credentials (GOAUTH, netrc).
+		client.CheckRedirect = func(r *http.Request, via []*http.Request) error {
+			if err := goCheckRedirect(r, via); err != nil {
+				return err
+			}
+			pr.Redirects = append(pr.Redirects, r.URL.Redacted())
+			if m := p.creds.add(r); m != "" {
+				pr.Credentials = "netrc machine " + m
+			}
+			return nil
+		}
+		if m := p.creds.add(req); m != "" {
+			pr.Credentials = "netrc machine " + m
+		}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		pr.DurationMS = since()
 		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
@@ -687,6 +893,14 @@ func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Pr
 	pr.Status = resp.StatusCode
 	pr.Date = resp.Header.Get("Date")
 	pr.Body = clip(strings.TrimSpace(string(body)), 200)
+	pr.ContentType = clip(resp.Header.Get("Content-Type"), 100)
+	pr.Shape = bodyShape(pr.ContentType, body)
+	if pr.Shape == "json" {
+		pr.Message = jsonMessage(body)
+	}
+	if a := resp.Header.Get("WWW-Authenticate"); a != "" {
+		pr.Authenticate = clip(a, 200)
+	}
 	if resp.StatusCode >= 400 {
 		pr.Cause = kHTTPStatus
 		pr.Error = resp.Status

@@ -90,16 +90,30 @@ type Probe struct {
 	// name answered first: it tells a Kubernetes short name from a wrong host.
 	Bare *NameTry `json:"bare,omitempty"`
 	// BareAddrs are the addresses of Bare.
-	BareAddrs  []string     `json:"bare_addrs,omitempty"`
-	Via        string       `json:"via,omitempty"` // proxy URL when proxied
-	Status     int          `json:"status,omitempty"`
-	Chain      []CertInfo   `json:"chain,omitempty"`
-	TLSVersion string       `json:"tls_version,omitempty"`
+	BareAddrs  []string   `json:"bare_addrs,omitempty"`
+	Via        string     `json:"via,omitempty"` // proxy URL when proxied
+	Status     int        `json:"status,omitempty"`
+	Chain      []CertInfo `json:"chain,omitempty"`
+	TLSVersion string     `json:"tls_version,omitempty"`
+	// ClientAuth describes the server's CertificateRequest, when it sent one.
+	ClientAuth []string     `json:"client_auth,omitempty"`
 	Timings    *HTTPTimings `json:"timings,omitempty"`
 	Date       string       `json:"server_date,omitempty"`
 	Body       string       `json:"body,omitempty"`
-	started    time.Time    // for the waterfall
-	err        error        // the raw error, for classification
+	// ContentType is the answer's Content-Type; Shape what its body looks
+	// like: versions, empty, html, json or text. Message is the message of a
+	// JSON error document.
+	ContentType string `json:"content_type,omitempty"`
+	Shape       string `json:"body_shape,omitempty"`
+	Message     string `json:"message,omitempty"`
+	// Authenticate is the WWW-Authenticate challenge of a 401.
+	Authenticate string `json:"www_authenticate,omitempty"`
+	// Redirects are the URLs a GOPROXY request was redirected to, in order.
+	Redirects []string `json:"redirects,omitempty"`
+	// Credentials names the netrc machine whose credentials were sent.
+	Credentials string    `json:"credentials,omitempty"`
+	started     time.Time // for the waterfall
+	err         error     // the raw error, for classification
 }
 
 // NameTry is one name asked during a lookup, with its answer.
@@ -154,6 +168,10 @@ type Finding struct {
 
 	layer int // for ordering: lower layers explain higher ones
 	key   string
+	// host is the host a network finding failed to reach (the proxy's
+	// host when the path went through one); proxyHost is the host a
+	// malformed proxy variable makes Go dial.
+	host, proxyHost string
 }
 
 // Consequence is a failure explained by a root finding.

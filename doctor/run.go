@@ -60,7 +60,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			proxies++
 		}
 	}
-	p := &prober{o: &o, facts: &facts, roots: roots, proxy: proxyFunc(&o), start: start,
+	creds := loadCredentials(&o, &reader{root: o.Root})
+	facts.Go.Auth, facts.Go.NetrcMachines = creds.Source, creds.Machines
+	p := &prober{o: &o, facts: &facts, roots: roots, proxy: proxyFunc(&o), start: start, creds: creds,
 		proxies: proxies, supported: make(chan int, proxies)}
 	for _, t := range targets {
 		p.goRun(func() { p.runTarget(ctx, t) })
