@@ -26,12 +26,23 @@ type ServeOptions struct {
 	Logger *slog.Logger
 }
 
+// ErrStopNow, as the cause of Serve's context or wrapped in it (see
+// context.WithCancelCause), asks Serve to stop at once: readiness fails, the
+// listener and every connection close, with no drain delay and no wait for
+// running requests. A program gives it for an interrupt typed at a terminal
+// (Ctrl-C, SIGINT), whose user waits for the prompt and no load balancer
+// needs draining, and keeps the graceful stop for SIGTERM, which
+// orchestrators send.
+var ErrStopNow = errors.New("stop now")
+
 // Serve serves srv on ln (or on srv.Addr, default ":http", when ln is nil), with
 // TLS when srv.TLSConfig holds certificates, until ctx is done, then shuts down
 // gracefully: readiness fails first (Health.ShuttingDown), the drain delay
 // passes, srv.Shutdown waits for in-flight requests up to ShutdownTimeout, and
-// srv.Close ends what remains. It returns nil after a clean shutdown, the error
-// of srv.Serve if serving failed, or an error saying Shutdown timed out.
+// srv.Close ends what remains. When the context's cause is ErrStopNow, Close
+// comes at once instead. It returns nil after a clean shutdown (or a stop
+// asked for with ErrStopNow), the error of srv.Serve if serving failed, or an
+// error saying Shutdown timed out.
 //
 // Serve handles no signals: the end of ctx is its only shutdown request, so the
 // program's main owns SIGTERM and SIGINT in one place, typically with
@@ -39,6 +50,9 @@ type ServeOptions struct {
 //	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 //	defer stop()
 //	context.AfterFunc(ctx, stop) // a second signal ends the process at once
+//
+// (cancelling with a cause that wraps ErrStopNow for os.Interrupt, to skip
+// the drain a terminal's user has no use for).
 //
 // Were Serve to listen for signals too, one signal would have two owners and
 // the copy Serve received could be taken for a second signal.
@@ -75,6 +89,15 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts ServeOpt
 		return err
 	case <-ctx.Done():
 		log.Info("shutting down", "reason", context.Cause(ctx).Error(), "addr", ln.Addr().String())
+	}
+	if errors.Is(context.Cause(ctx), ErrStopNow) {
+		if opts.Health != nil {
+			opts.Health.ShuttingDown()
+		}
+		srv.Close()
+		<-errc
+		log.Info("stopped at once: no drain, running requests were cut")
+		return nil
 	}
 
 	drain := opts.DrainDelay

@@ -2,6 +2,8 @@ package netkit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -106,4 +108,59 @@ func TestServeShutdownTimeout(t *testing.T) {
 		}
 		close(release)
 	})
+}
+
+// TestServeStopNow: a context ended with ErrStopNow (berth's SIGINT) stops
+// Serve at once, with no drain delay and no wait for a running request,
+// while a plain cancel (SIGTERM) still drains: both from one setup.
+func TestServeStopNow(t *testing.T) {
+	for _, now := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			var n memnet.Network
+			ln := n.Listen("app:80")
+			var h Health
+			mux := http.NewServeMux()
+			mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-time.After(time.Minute):
+				case <-r.Context().Done():
+				}
+			})
+			srv := &http.Server{Handler: mux}
+			ctx, cancel := context.WithCancelCause(context.Background())
+			served := make(chan error, 1)
+			go func() {
+				served <- Serve(ctx, srv, ln, ServeOptions{Health: &h, DrainDelay: 10 * time.Second, Logger: discardLogger()})
+			}()
+			client := memClient(&n, ClientOptions{Retry: &RetryPolicy{MaxAttempts: 1}})
+			defer client.CloseIdleConnections()
+			slow := make(chan error, 1)
+			go func() {
+				resp, err := client.Get("http://app:80/slow")
+				if err == nil {
+					resp.Body.Close()
+				}
+				slow <- err
+			}()
+			synctest.Wait()
+			start := time.Now()
+			if now {
+				cancel(fmt.Errorf("interrupt signal received: %w", ErrStopNow))
+			} else {
+				cancel(errors.New("terminated signal received"))
+			}
+			err := <-served
+			took := time.Since(start)
+			switch {
+			case now && (err != nil || took != 0):
+				t.Errorf("stop now: Serve returned %v after %v, want nil at once", err, took)
+			case !now && took < 10*time.Second:
+				t.Errorf("plain cancel: Serve returned after %v, before the 10s drain", took)
+			}
+			if r := h.Ready(context.Background()); now && r.Status != "shutting-down" {
+				t.Error("stop now: readiness was not failed")
+			}
+			<-slow
+		})
+	}
 }

@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/berth-dev/berth/netkit"
 )
 
 // command is one subcommand of berth.
@@ -79,10 +81,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // signalContext is berth's one owner of signals (netkit.Serve has none): the
-// first SIGTERM or SIGINT ends the context, which every command takes as "stop
-// gracefully" (the proxy fails readiness and drains). The notification stops
-// before the context ends, so once a command sees it end a second signal has
-// its default action and ends berth at once. stop releases the handler.
+// first SIGTERM or SIGINT ends the context. SIGTERM, which orchestrators send,
+// means "stop gracefully" (the proxy fails readiness and drains); SIGINT, the
+// Ctrl-C of a terminal, ends it with a cause that wraps netkit.ErrStopNow,
+// "stop at once" (no drain: nobody balances load onto a terminal's proxy).
+// The notification stops before the context ends, so once a command sees it
+// end a second signal has its default action and ends berth at once. stop
+// releases the handler.
 func signalContext() (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigc := make(chan os.Signal, 1)
@@ -93,7 +98,11 @@ func signalContext() (ctx context.Context, stop func()) {
 		select {
 		case s := <-sigc:
 			signal.Stop(sigc)
-			cancel(fmt.Errorf("%v signal received", s))
+			if s == os.Interrupt {
+				cancel(fmt.Errorf("%v signal received: %w", s, netkit.ErrStopNow))
+			} else {
+				cancel(fmt.Errorf("%v signal received", s))
+			}
 		case <-ctx.Done():
 		}
 	}()

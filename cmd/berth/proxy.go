@@ -51,6 +51,8 @@ store is writable; fails first during shutdown), /metrics (Prometheus).
 On SIGTERM: /readyz fails, --drain-delay passes, the listener closes, running
 requests and upstream fetches get --shutdown-timeout to finish; nothing partial
 is ever left in the store. A second SIGTERM or SIGINT ends berth at once.
+On SIGINT (Ctrl-C at a terminal) berth stops at once: no drain, running
+requests and fetches are cut, and nothing partial is left in the store either.
 
 Examples:
     berth proxy                                   # :3000, ./berth-store, your GOPROXY
@@ -198,11 +200,15 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("server stopped", "err", serr)
 		return 1
 	}
-	deadline := (<-stopStarted).Add(max(*drain, 0) + *shutdown)
-	wctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	if err := px.Wait(wctx); err != nil {
-		log.Warn("upstream fetches still running at the shutdown deadline were cancelled; nothing partial is kept")
+	// After SIGINT (netkit.ErrStopNow) the fetches are not waited for:
+	// px.Close below cancels them with the connections.
+	if !errors.Is(context.Cause(ctx), netkit.ErrStopNow) {
+		deadline := (<-stopStarted).Add(max(*drain, 0) + *shutdown)
+		wctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		if err := px.Wait(wctx); err != nil {
+			log.Warn("upstream fetches still running at the shutdown deadline were cancelled; nothing partial is kept")
+		}
 	}
 	if serr != nil {
 		log.Warn("shutdown deadline reached: remaining connections were closed", "err", serr)

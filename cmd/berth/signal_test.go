@@ -106,3 +106,39 @@ func TestProxySecondSIGTERMEndsAtOnce(t *testing.T) {
 		t.Fatalf("still running %v after a second SIGTERM (drain 1m)\n%s", time.Since(start), logs.String())
 	}
 }
+
+// TestProxySIGINTStopsAtOnce: Ctrl-C at a terminal (SIGINT) ends berth at
+// once even with a long drain delay and a request running, exit 0, and berth
+// can be started again on the same port right away.
+func TestProxySIGINTStopsAtOnce(t *testing.T) {
+	bin := buildBerth(t)
+	store := t.TempDir()
+	cmd, base, logs := startBerthProc(t, bin, "--upstream", "off", "--sumdb", "off", "--store", store, "--drain-delay", "1m", "--shutdown-timeout", "1m")
+	// A client holding a connection open, as an idle go command does.
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: %v, want 0\n%s", err, logs.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("still running %v after SIGINT (drain 1m)\n%s", time.Since(start), logs.String())
+	}
+	if l := logs.String(); strings.Contains(l, `"msg":"draining"`) {
+		t.Errorf("SIGINT drained:\n%s", l)
+	}
+	addr := strings.TrimPrefix(base, "http://")
+	again, base2, logs2 := startBerthProc(t, bin, "--upstream", "off", "--sumdb", "off", "--store", store, "--listen", addr)
+	if code, err := get(base2 + "/healthz"); code != 200 {
+		t.Errorf("restart on %s: /healthz %d %v\n%s", addr, code, err, logs2.String())
+	}
+	again.Process.Signal(syscall.SIGINT)
+}
