@@ -1,0 +1,191 @@
+// Package s3test starts real S3-compatible servers on loopback for tests and
+// benchmarks of the S3 store: MinIO and versitygw, built from their Go
+// modules (./test.sh builds them once into a cache directory and exports
+// BERTH_MINIO and BERTH_VERSITYGW).
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Kind names a server.
+type Kind string
+
+// The servers, each built by the go install command in Install.
+const (
+	MinIO     Kind = "minio"
+	Versitygw Kind = "versitygw"
+)
+
+// Kinds lists every server.
+var Kinds = []Kind{MinIO, Versitygw}
+
+// Install is how each server is built.
+var Install = map[Kind]string{
+	MinIO:     "go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c",
+	Versitygw: "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0",
+}
+
+// Env is the environment variable naming each server's binary.
+var Env = map[Kind]string{MinIO: "BERTH_MINIO", Versitygw: "BERTH_VERSITYGW"}
+
+// Binary returns the path of kind's server: $BERTH_MINIO or
+// $BERTH_VERSITYGW, else the command on PATH. The error says how to get it.
+func Binary(kind Kind) (string, error) {
+	if p := os.Getenv(Env[kind]); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s=%s: %w", Env[kind], p, err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath(string(kind)); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("no %s server: set %s to its binary, put it on PATH, or run ./test.sh, which builds it (%s)", kind, Env[kind], Install[kind])
+}
+
+// Server is a running S3-compatible server.
+type Server struct {
+	Kind           Kind
+	Endpoint       string // http://127.0.0.1:PORT
+	Access, Secret string
+
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+var buckets atomic.Int64
+
+// Start starts kind's server with its data in dir (an empty directory) and
+// waits until it answers.
+func Start(ctx context.Context, kind Kind, dir string) (*Server, error) {
+	bin, err := Binary(kind)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Kind: kind, Access: "berthtest", Secret: "berthtest-secret-key", out: &bytes.Buffer{}}
+	var lastErr error
+	for range 3 { // a port picked free may be taken before the server binds it
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		s.Endpoint = "http://" + addr
+		var cmd *exec.Cmd
+		switch kind {
+		case MinIO:
+			cport, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			cmd = exec.Command(bin, "server", dir, "--address", addr, "--console-address", "127.0.0.1:"+strconv.Itoa(cport), "--quiet")
+			cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.Access, "MINIO_ROOT_PASSWORD="+s.Secret,
+				"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
+		case Versitygw:
+			cmd = exec.Command(bin, "--access", s.Access, "--secret", s.Secret, "--port", addr, "posix", dir)
+			cmd.Env = os.Environ()
+		default:
+			return nil, fmt.Errorf("unknown server %q", kind)
+		}
+		s.out.Reset()
+		cmd.Stdout, cmd.Stderr = &lockedWriter{w: s.out}, &lockedWriter{w: s.out}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("starting %s: %w", bin, err)
+		}
+		s.cmd, s.done = cmd, make(chan struct{})
+		go func() { cmd.Wait(); close(s.done) }()
+		if lastErr = s.wait(ctx, addr); lastErr == nil {
+			return s, nil
+		}
+		s.Stop()
+	}
+	return nil, fmt.Errorf("%s did not start: %w; its output:\n%s", kind, lastErr, s.Output())
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// wait polls until the server answers HTTP, exits, or 60 seconds pass.
+func (s *Server) wait(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return nil // any answer, 403 included: it speaks HTTP
+		}
+		select {
+		case <-s.done:
+			return errors.New("it exited")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Output returns what the server printed so far.
+func (s *Server) Output() string {
+	mu.Lock()
+	defer mu.Unlock()
+	return s.out.String()
+}
+
+// Stop stops the server and waits for it.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// BucketName returns a new bucket name, unique in this process.
+func BucketName(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), buckets.Add(1))
+}
+
+// DataDir returns a directory for a server's data under parent.
+func DataDir(parent string, kind Kind) string { return filepath.Join(parent, string(kind)) }
+
+var mu sync.Mutex
+
+type lockedWriter struct{ w *bytes.Buffer }
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if l.w.Len() > 1<<20 {
+		return len(b), nil
+	}
+	return l.w.Write(b)
+}
