@@ -29,6 +29,7 @@ import (
 	modzip "golang.org/x/mod/zip"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth-dev/berth/modproxy/proto"
 	"github.com/berth-dev/berth/store"
 	"github.com/berth-dev/berth/sumdb"
 )
@@ -54,6 +55,11 @@ type ImportConfig struct {
 	MaxTotal int64
 	// MaxFiles limits the number of files. Default 1,000,000.
 	MaxFiles int
+	// Progress, if set, is called as the import advances: stage "unpacking"
+	// counts the files read (total is 0: the manifest comes last), then
+	// "verifying" and "committing" count files of the total; bytes is the
+	// uncompressed size unpacked so far.
+	Progress func(stage string, done, total int, bytes int64)
 }
 
 // ImportResult is what Import did.
@@ -78,16 +84,34 @@ type ImportResult struct {
 
 // RefusedError is a bundle that failed a check. Nothing was written to the store.
 type RefusedError struct {
+	// Reasons are the first few problems found (at most maxReasons), each
+	// short and naming the file; More counts the problems left out.
 	Reasons []string
+	More    int
+	// Hint says what to do about them.
+	Hint string
 }
+
+// maxReasons is how many problems a refusal lists: the first few say what
+// is wrong, and a hundred lines of the same would hide the hint.
+const maxReasons = 3
+
+// hintCopy is the hint of a bundle that is not what berth export wrote.
+const hintCopy = "Make a new bundle with berth export from a store you trust, and check how it was copied."
 
 func (e *RefusedError) Error() string {
 	msg := "bundle refused, nothing was imported: " + strings.Join(e.Reasons, "; ")
-	return msg + " (make a new bundle from a trusted berth store with berth export, and check how it was copied)"
+	if e.More > 0 {
+		msg += fmt.Sprintf("; and %d more", e.More)
+	}
+	if e.Hint != "" {
+		msg += " (" + strings.TrimSuffix(e.Hint, ".") + ")"
+	}
+	return msg
 }
 
 func refuse(format string, args ...any) error {
-	return &RefusedError{Reasons: []string{fmt.Sprintf(format, args...)}}
+	return &RefusedError{Reasons: []string{fmt.Sprintf(format, args...)}, Hint: hintCopy}
 }
 
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -150,6 +174,11 @@ func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportRe
 	var total int64
 	tr := tar.NewReader(r)
 	buf := make([]byte, 128<<10)
+	progress := func(stage string, done, total int) {
+		if cfg.Progress != nil {
+			cfg.Progress(stage, done, total, res.Bytes)
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -209,8 +238,9 @@ func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportRe
 		s := &staged{name: hdr.Name, ki: ki, size: hdr.Size, sum: sum}
 		files[hdr.Name] = s
 		order = append(order, s)
+		res.Bytes = total
+		progress("unpacking", len(order), 0)
 	}
-	res.Bytes = total
 
 	// 2. The manifest lists exactly the staged files, with their hashes.
 	if manifest == nil {
@@ -271,7 +301,8 @@ func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportRe
 			return res, refuse("%s belongs to checksum database %s, but this import verifies against %s", s.name, s.ki.db, dbName)
 		}
 	}
-	if err := verifyStaged(ctx, dir, root, order, v, nv, cfg.NoSumDB, maxFile, &res); err != nil {
+	vp := func(done int) { progress("verifying", done, len(order)) }
+	if err := verifyStaged(ctx, dir, root, order, v, nv, cfg.NoSumDB, maxFile, vp, &res); err != nil {
 		return res, err
 	}
 	skipTiles, err := verifyTiles(root, order, cfg.SumDBKey, dbName, maxFile)
@@ -283,6 +314,7 @@ func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportRe
 	// 4. Commit, file by file, atomically; a few at a time, since each waits
 	// for two fsyncs.
 	var mu sync.Mutex
+	committed, toCommit := 0, len(order)-len(skipTiles)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, s := range order {
@@ -293,11 +325,15 @@ func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportRe
 			var one ImportResult
 			err := commitFile(gctx, cfg.Store, dir, s, &one)
 			mu.Lock()
+			defer mu.Unlock()
 			res.Added += one.Added
 			res.Identical += one.Identical
 			res.KeptExisting += one.KeptExisting
 			res.Merged += one.Merged
-			mu.Unlock()
+			if err == nil {
+				committed++
+				progress("committing", committed, toCommit)
+			}
 			return err
 		})
 	}
@@ -346,31 +382,70 @@ func readStaged(root *os.Root, name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	f, err := root.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &notInBundleError{name: name}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s is not in the bundle: %w", name, err)
+		return nil, err
 	}
 	defer f.Close()
 	return readAllLimit(f, limit)
 }
 
+// notInBundleError is checksum data a check needs that the bundle lacks.
+type notInBundleError struct{ name string }
+
+func (e *notInBundleError) Error() string        { return e.name + " is not in the bundle" }
+func (e *notInBundleError) Is(target error) bool { return target == fs.ErrNotExist }
+
+// hintSumData is the hint of a bundle that lacks checksum data.
+const hintSumData = "Run berth export again where an upstream is reachable (it fetches the missing checksum data), " +
+	"list private modules in --nosumdb, or import unverified with --sumdb off."
+
 // verifyStaged checks every module file: structure always, hashes against the
 // checksum database unless the module is excluded or v is nil. Every lookup
 // the bundle carries is checked too, even one no file of the bundle needs.
-func verifyStaged(ctx context.Context, dir string, root *os.Root, order []*staged, v *sumdb.Verifier, nv note.Verifier, noSum func(string) bool, maxFile int64, res *ImportResult) error {
-	var reasons []string
-	fail := func(format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		if strings.Contains(msg, "is not in the bundle") {
-			msg += " (the bundle lacks checksum data for it: if it is a private module, list it in --nosumdb; else warm the exporting store with checksum verification on)"
+func verifyStaged(ctx context.Context, dir string, root *os.Root, order []*staged, v *sumdb.Verifier, nv note.Verifier, noSum func(string) bool, maxFile int64, progress func(done int), res *ImportResult) error {
+	refusal := &RefusedError{Hint: hintCopy}
+	lacksSumData := false
+	fail := func(err error, format string, args ...any) {
+		if nib := new(notInBundleError); errors.As(err, &nib) {
+			lacksSumData = true
 		}
-		format, args = "%s", []any{msg}
-		if len(reasons) < 10 {
-			reasons = append(reasons, fmt.Sprintf(format, args...))
-		} else if len(reasons) == 10 {
-			reasons = append(reasons, "and more")
+		if len(refusal.Reasons) < maxReasons {
+			refusal.Reasons = append(refusal.Reasons, trunc(fmt.Sprintf(format, args...)))
+		} else {
+			refusal.More++
 		}
 	}
 	checked := func(p string) bool { return v != nil && (noSum == nil || !noSum(p)) }
+	staged := make(map[string]bool, len(order))
+	for _, s := range order {
+		staged[s.name] = true
+	}
+	// Module versions whose lookup the bundle lacks are named once, first:
+	// no later check of them can pass.
+	noLookup := map[module.Version]bool{}
+	if v != nil {
+		var lacking []module.Version
+		for _, s := range order {
+			mv := s.ki.mod
+			if (s.ki.kind != kindMod && s.ki.kind != kindZip) || !checked(mv.Path) || noLookup[mv] {
+				continue
+			}
+			if key, err := proto.LookupKey(v.Name(), mv.Path, mv.Version); err == nil && !staged[key] {
+				noLookup[mv] = true
+				lacking = append(lacking, mv)
+			}
+		}
+		sort.Slice(lacking, func(i, j int) bool {
+			return lacking[i].Path < lacking[j].Path || lacking[i].Path == lacking[j].Path && lacking[i].Version < lacking[j].Version
+		})
+		for _, mv := range lacking {
+			key, _ := proto.LookupKey(v.Name(), mv.Path, mv.Version)
+			fail(&notInBundleError{name: key}, "%s@%s: no checksum data (%s is not in the bundle)", mv.Path, mv.Version, key)
+		}
+	}
 	verified := map[module.Version]bool{}
 	unverified := map[module.Version]bool{}
 	// Every lookup first, newest tree first, so that all proofs are made
@@ -390,30 +465,38 @@ func verifyStaged(ctx context.Context, dir string, root *os.Root, order []*stage
 				}
 			}
 			if err != nil {
-				fail("%s: %v", s.name, err)
+				fail(err, "%s: %v", s.name, err)
 			}
 		}
 		newestFirst(refs)
 		for _, r := range refs {
 			if err := verifyLookup(ctx, v, r.mod); err != nil {
-				fail("%s: %v", r.key, err)
+				if nib := new(notInBundleError); errors.As(err, &nib) {
+					fail(err, "%s@%s: lookup cannot be checked: %s is not in the bundle", r.mod.Path, r.mod.Version, nib.name)
+				} else {
+					fail(err, "%s: %v", r.key, err)
+				}
 			}
 		}
 	}
-	for _, s := range order {
+	for i, s := range order {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		progress(i + 1)
 		mv := s.ki.mod
+		if noLookup[mv] && (s.ki.kind == kindMod || s.ki.kind == kindZip) {
+			continue
+		}
 		switch s.ki.kind {
 		case kindMod:
 			b, err := readStaged(root, s.name, maxFile)
 			if err != nil {
-				fail("%s: %v", s.name, err)
+				fail(err, "%s: %v", s.name, err)
 				continue
 			}
 			if _, err := modfile.ParseLax("go.mod", b, nil); err != nil {
-				fail("%s@%s go.mod does not parse: %v", mv.Path, mv.Version, err)
+				fail(nil, "%s@%s go.mod does not parse: %v", mv.Path, mv.Version, err)
 				continue
 			}
 			if !checked(mv.Path) {
@@ -421,14 +504,14 @@ func verifyStaged(ctx context.Context, dir string, root *os.Root, order []*stage
 				continue
 			}
 			if err := v.VerifyMod(ctx, mv.Path, mv.Version, b); err != nil {
-				fail("%s@%s go.mod: %v", mv.Path, mv.Version, err)
+				fail(err, "%s@%s go.mod: %v", mv.Path, mv.Version, err)
 				continue
 			}
 			verified[mv] = true
 		case kindZip:
 			file := filepath.Join(dir, filepath.FromSlash(s.name))
 			if _, err := modzip.CheckZip(mv, file); err != nil {
-				fail("%s@%s zip is not a valid module zip: %v", mv.Path, mv.Version, err)
+				fail(nil, "%s@%s zip is not a valid module zip: %v", mv.Path, mv.Version, err)
 				continue
 			}
 			if !checked(mv.Path) {
@@ -436,7 +519,7 @@ func verifyStaged(ctx context.Context, dir string, root *os.Root, order []*stage
 				continue
 			}
 			if err := v.VerifyZip(ctx, mv.Path, mv.Version, file); err != nil {
-				fail("%s@%s zip: %v", mv.Path, mv.Version, err)
+				fail(err, "%s@%s zip: %v", mv.Path, mv.Version, err)
 				continue
 			}
 			verified[mv] = true
@@ -447,28 +530,31 @@ func verifyStaged(ctx context.Context, dir string, root *os.Root, order []*stage
 				err = json.Unmarshal(b, &info)
 			}
 			if err != nil || info.Version != mv.Version {
-				fail("%s: not the .info of %s (version %q, error %v)", s.name, mv.Version, info.Version, err)
+				fail(nil, "%s: not the .info of %s (version %q, error %v)", s.name, mv.Version, info.Version, err)
 			}
 		case kindList:
 			b, err := readStaged(root, s.name, maxFile)
 			if err != nil {
-				fail("%s: %v", s.name, err)
+				fail(err, "%s: %v", s.name, err)
 				continue
 			}
 			for _, line := range strings.Split(string(b), "\n") {
 				if f := strings.Fields(line); len(f) > 0 && !semver.IsValid(f[0]) {
-					fail("%s: %q is not a version", s.name, trunc(f[0]))
+					fail(nil, "%s: %q is not a version", s.name, trunc(f[0]))
 					break
 				}
 			}
 		case kindSupported:
 			if s.size > 64 {
-				fail("%s: unexpected content", s.name)
+				fail(nil, "%s: unexpected content", s.name)
 			}
 		}
 	}
-	if len(reasons) > 0 {
-		return &RefusedError{Reasons: reasons}
+	if len(refusal.Reasons) > 0 {
+		if lacksSumData {
+			refusal.Hint = hintSumData
+		}
+		return refusal
 	}
 	res.Modules = len(verified)
 	for mv := range unverified {

@@ -110,7 +110,7 @@ func TestImportRefusesTampered(t *testing.T) {
 				}
 			}
 			return out
-		}, true, "", "list it in --nosumdb"},
+		}, true, "", "list private modules in --nosumdb"},
 		{"changed tile", func(es []entry) []entry {
 			return edit(firstTile(es), func(b []byte) []byte { b = bytes.Clone(b); b[0] ^= 1; return b })(es)
 		}, true, "", "tile"},

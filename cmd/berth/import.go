@@ -30,7 +30,9 @@ an air gap. Nothing reaches the store unless the whole bundle checks out:
   - then each file is committed atomically (temporary file, fsync, rename);
     files already in the store with the same content are skipped.
 
-A refused bundle leaves the store unchanged and exits with status 1.
+A refused bundle leaves the store unchanged and exits with status 1; the
+refusal names the first three problems, counts the rest and says what to do.
+On a terminal a progress bar is drawn; a summary follows.
 "-" reads the bundle from standard input.
 
 After the import, serve the store offline:
@@ -80,12 +82,15 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "berth import: %v\n", err)
 		return 1
 	}
+	prog := newProgress(stderr, "berth import", "files")
 	res, err := airgap.Import(ctx, airgap.ImportConfig{
 		Store:    st,
 		SumDBKey: sumKey,
 		NoSumDB:  noSum,
 		MaxTotal: int64(*maxSize) << 30,
+		Progress: prog.update,
 	}, in)
+	prog.finish()
 	if err != nil {
 		var re *airgap.RefusedError
 		if errors.As(err, &re) {
@@ -93,7 +98,10 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			for _, r := range re.Reasons {
 				fmt.Fprintf(stderr, "  %s\n", r)
 			}
-			fmt.Fprintln(stderr, "Make a new bundle with berth export from a store you trust and check how it was copied.")
+			if re.More > 0 {
+				fmt.Fprintf(stderr, "  and %d more\n", re.More)
+			}
+			fmt.Fprintln(stderr, re.Hint)
 			return 1
 		}
 		fmt.Fprintf(stderr, "berth import: %s: %v\n", name, err)
@@ -103,12 +111,21 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		name, st.Root(), len(res.Manifest.Files), humanBytes(res.Bytes), res.Modules, orOff(dbNameOf(sumKey)),
 		res.Added, res.Identical, res.KeptExisting, res.Merged)
 	if len(res.Unverified) > 0 {
-		fmt.Fprintf(stdout, "berth import: %d module versions NOT verified (--nosumdb or verification off): %s\n", len(res.Unverified), strings.Join(res.Unverified, " "))
+		fmt.Fprintf(stdout, "berth import: %d module versions NOT verified (--nosumdb or verification off): %s\n", len(res.Unverified), fewOf(res.Unverified))
 	}
 	if res.TilesSkipped > 0 {
 		fmt.Fprintf(stdout, "berth import: %d checksum tiles left out: no tree head in the bundle covers them (the go command fetches what it needs from lookups it has)\n", res.TilesSkipped)
 	}
 	return 0
+}
+
+// fewOf lists the first few of names and counts the rest.
+func fewOf(names []string) string {
+	const few = 3
+	if len(names) <= few {
+		return strings.Join(names, " ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:few], " "), len(names)-few)
 }
 
 func orOff(s string) string {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/airgap"
@@ -115,13 +113,14 @@ func runWarm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer core.Close()
 
 	list := needs.List()
-	prog := newProgress(stderr, len(list))
+	prog := newProgress(stderr, "berth warm", "modules")
+	prog.tenths = true
 	res := airgap.Warm(ctx, airgap.WarmConfig{
 		Cache:    core,
 		SumDBKey: sumKey,
 		NoSumDB:  noSum,
 		Jobs:     *jobs,
-		Progress: prog.update,
+		Progress: func(done, total int, bytes int64) { prog.update("", done, total, bytes) },
 	}, list)
 	prog.finish()
 
@@ -151,52 +150,6 @@ func runWarm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func dbNameOf(key string) string {
 	name, _, _ := strings.Cut(key, "+")
 	return name
-}
-
-// progress draws a one-line bar on a terminal, else a line per 10%.
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	tty   bool
-	total int
-	last  int // last tenth printed (non-terminal)
-	drawn bool
-	start time.Time
-}
-
-func newProgress(w io.Writer, total int) *progress {
-	p := &progress{w: w, total: total, start: time.Now()}
-	if f, ok := w.(*os.File); ok {
-		if info, err := f.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
-			p.tty = true
-		}
-	}
-	return p
-}
-
-func (p *progress) update(done, total int, bytes int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.tty {
-		const width = 30
-		n := done * width / max(total, 1)
-		fmt.Fprintf(p.w, "\r[%s%s] %d/%d modules  %s  %s ", strings.Repeat("=", n), strings.Repeat(" ", width-n),
-			done, total, humanBytes(bytes), time.Since(p.start).Round(time.Second))
-		p.drawn = true
-		return
-	}
-	if tenth := done * 10 / max(total, 1); tenth > p.last {
-		p.last = tenth
-		fmt.Fprintf(p.w, "berth warm: %d%% (%d/%d modules, %s)\n", tenth*10, done, total, humanBytes(bytes))
-	}
-}
-
-func (p *progress) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprintln(p.w)
-	}
 }
 
 func humanBytes(n int64) string {
