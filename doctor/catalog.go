@@ -24,6 +24,7 @@ const (
 	idDNSSearchAmp         id = "dns.search-amplification"
 	idDNSSlow              id = "dns.slow"
 	idResolverCgo          id = "resolver.cgo-fallback"
+	idResolverWindows      id = "resolver.windows-differs"
 	idTCPRefused           id = "tcp.refused"
 	idTCPTimeout           id = "tcp.timeout"
 	idTCPUnreachable       id = "tcp.unreachable"
@@ -41,6 +42,7 @@ const (
 	idProxyMalformed       id = "proxy.malformed"
 	idProxyCGI             id = "proxy.cgi"
 	idProxyIgnored         id = "proxy.ignored"
+	idProxyWindows         id = "proxy.windows-settings-ignored"
 	idHTTPStatus           id = "http.status"
 	idHTTPFailed           id = "http.failed"
 	idGoproxyUnreachable   id = "goproxy.unreachable"
@@ -88,8 +90,12 @@ type spec struct {
 	cause string
 	// fix is the default remedy; a check may replace it with steps that
 	// name the measured values. Steps specific to one environment start
-	// with "Docker:", "Kubernetes:" or "Host:".
+	// with "Docker:", "Kubernetes:", "Host:" or "Windows:".
 	fix []string
+	// winFix are the steps for Windows (PowerShell, Docker for Windows, Git
+	// for Windows): on Windows they replace the steps that name Unix tools
+	// or files (see platformFix); elsewhere "Windows:" steps are dropped.
+	winFix []string
 }
 
 var catalog = []spec{
@@ -114,7 +120,8 @@ var catalog = []spec{
 			"Docker: docker run --dns <IP>, or \"dns\": [\"<IP>\"] in /etc/docker/daemon.json; do not bind-mount an empty /etc/resolv.conf",
 			"Kubernetes: with dnsPolicy: None you must set dnsConfig.nameservers; otherwise check the kubelet's --resolv-conf",
 			"Host: if the host runs systemd-resolved (127.0.0.53), point Docker at /run/systemd/resolve/resolv.conf or a real upstream",
-		}},
+		},
+		winFix: []string{"Windows: Get-DnsClientServerAddress shows the adapters' DNS servers; Set-DnsClientServerAddress -InterfaceAlias <adapter> -ServerAddresses <IP>", "Docker for Windows: docker run --dns <IP>, or \"dns\" in C:\\ProgramData\\docker\\config\\daemon.json"}},
 	{id: idDNSServerUnreachable, layer: layerDNSServer, severities: []Severity{SevError, SevWarn},
 		meaning: "a nameserver does not answer (dropped, host down) or its address is unreachable (ICMP host unreachable); warn when another server answers",
 		summaries: []string{
@@ -129,7 +136,8 @@ var catalog = []spec{
 			"Docker: set a reachable resolver with --dns <IP> or daemon.json \"dns\"; with 127.0.0.11 check the \"# ExtServers:\" comment in /etc/resolv.conf, the upstreams Docker forwards to",
 			"Kubernetes: allow egress UDP and TCP port 53 to kube-dns in your NetworkPolicy; check that CoreDNS pods are Running (kubectl -n kube-system get pods -l k8s-app=kube-dns)",
 			"Host: allow UDP/TCP 53 from the container network (firewalld: trust docker0), or remove the dead server from resolv.conf",
-		}},
+		},
+		winFix: []string{"Windows: Resolve-DnsName <name> -Server <IP> asks one server; Get-DnsClientServerAddress lists them", "Docker for Windows: docker run --dns <IP>; on a nat network DNS goes through the host (WinNAT and the host firewall), on transparent or l2bridge networks the container asks the network's servers itself"}},
 	{id: idDNSServerPortClosed, layer: layerDNSServer, severities: []Severity{SevError, SevWarn},
 		meaning:   "a nameserver's host refuses port 53 at once (ICMP port unreachable, TCP reset): no DNS server runs there; warn when another server answers",
 		summaries: []string{"nameserver <servers> refuses DNS on port 53 (connection refused: no DNS server runs there)"},
@@ -162,7 +170,8 @@ var catalog = []spec{
 			"Docker: the embedded DNS (127.0.0.11) answers SERVFAIL when every ExtServer fails; restart dockerd after the host's DNS changed, or set \"dns\" in daemon.json",
 			"Kubernetes: check CoreDNS logs (kubectl -n kube-system logs -l k8s-app=kube-dns) and its forward target",
 			"Host: test the upstream with dig @<upstream> <name>",
-		}},
+		},
+		winFix: []string{"Windows: Resolve-DnsName <name> -Server <upstream IP> tests the upstream; Docker for Windows: --dns <IP>"}},
 	{id: idDNSNotFound, layer: layerDNSName, severities: []Severity{SevError},
 		meaning:   "NXDOMAIN for every name tried",
 		summaries: []string{"<host> does not exist in DNS (NXDOMAIN for every name tried)"},
@@ -171,7 +180,8 @@ var catalog = []spec{
 			"Check the spelling of the name and that the record exists on the nameserver the container uses",
 			"Kubernetes: a Service in another namespace is <svc>.<namespace>; check the search line",
 			"Docker: container names resolve only on the same user-defined network (not the default bridge)",
-		}},
+		},
+		winFix: []string{"Windows: Resolve-DnsName <name>; on Kubernetes Windows nodes a name with a dot is not completed with the search suffixes"}},
 	{id: idDNSSearchAmp, layer: layerDNSName, severities: []Severity{SevError, SevWarn},
 		meaning: "error: a search-list name answered first with other addresses than the name as given (a wrong host, usually a wildcard under a search domain); warn: 3 or more names asked before an answer. A Kubernetes short name (`svc.ns`, which exists only with a suffix) is neither",
 		summaries: []string{
@@ -202,6 +212,14 @@ var catalog = []spec{
 			"For a static Go binary this has no effect; for a cgo binary, either remove the unknown option/source or force Go's resolver with GODEBUG=netdns=go",
 			"Run the app with GODEBUG=netdns=2 to see which resolver and order it uses",
 		}},
+	{id: idResolverWindows, layer: layerDNSName, severities: []Severity{SevError, SevWarn},
+		meaning: "Windows: the native resolver (GetAddrInfoW, Go's default there) and Go's own resolver disagree about a name; error when the native one fails",
+		summaries: []string{
+			"Windows' native resolver (GetAddrInfoW) fails for <host> where Go's own resolver answers",
+			"Go's own resolver fails for <host> where Windows' native resolver (GetAddrInfoW) answers",
+		},
+		cause: "On Windows, Go resolves names through GetAddrInfoW (the DNS Client) unless netdns=go, netgo or PreferGo is set; the two use different server lists, suffixes and caches.",
+		fix:   []string{"Windows: Resolve-DnsName <name> and Resolve-DnsName <name> -Server <IP> show the two views; GODEBUG=netdns=go selects Go's resolver"}},
 	{id: idTCPRefused, layer: layerTCP, severities: []Severity{SevError},
 		meaning:   "connection refused (RST / port unreachable)",
 		summaries: []string{"<host> refuses connections on port <port>"},
@@ -211,7 +229,8 @@ var catalog = []spec{
 			"Docker: publish the right container port (-p HOST:CONTAINER); bind the app to 0.0.0.0, not 127.0.0.1",
 			"Kubernetes: check the Service has endpoints (kubectl get endpoints <svc>) and targetPort matches the container port",
 			"Host: look for a REJECT rule (iptables -S | grep REJECT)",
-		}},
+		},
+		winFix: []string{"Windows: Test-NetConnection <host> -Port <port>; on the server, Get-NetTCPConnection -State Listen", "Docker for Windows: publish the port (-p HOST:CONTAINER) and allow it in Windows Defender Firewall (New-NetFirewallRule -Direction Inbound -LocalPort <port> -Protocol TCP -Action Allow)"}},
 	{id: idTCPTimeout, layer: layerTCP, severities: []Severity{SevError},
 		meaning: "SYN unanswered until the deadline (DROP)",
 		summaries: []string{
@@ -224,7 +243,8 @@ var catalog = []spec{
 			"Docker: check DOCKER-USER iptables rules and the host firewall; an --internal network has no egress",
 			"Kubernetes: a default-deny NetworkPolicy needs an egress rule for this destination; check cloud security groups",
 			"Host: iptables -S / nft list ruleset for DROP rules; test from the host with the same destination",
-		}},
+		},
+		winFix: []string{"Windows: Test-NetConnection <host> -Port <port>; Get-NetFirewallRule -Direction Outbound -Action Block lists blocking rules", "Docker for Windows: on a nat network the host firewall and WinNAT apply; a transparent network (docker network create -d transparent) rules NAT out"}},
 	{id: idTCPUnreachable, layer: layerTCP, severities: []Severity{SevError},
 		meaning: "no route to host (ICMP reject) or network unreachable with a default route",
 		summaries: []string{
@@ -237,7 +257,8 @@ var catalog = []spec{
 			"Docker: firewalld may reject the docker0 zone: firewall-cmd --zone=trusted --add-interface=docker0",
 			"Kubernetes: a pod IP in the target may be stale; use the Service name",
 			"Host: check ip route and the firewall's REJECT rules",
-		}},
+		},
+		winFix: []string{"Windows: Test-NetConnection <host> -TraceRoute; Get-NetRoute shows the routes", "Docker for Windows: check the container network (docker network inspect nat) and the host firewall"}},
 	{id: idTCPReset, layer: layerTCP, severities: []Severity{SevError},
 		meaning: "reset or closed by the peer during the handshake",
 		summaries: []string{
@@ -249,7 +270,8 @@ var catalog = []spec{
 			"Something on the path resets the connection: check the corporate firewall/DPI and any proxy",
 			"Try another mirror or add |direct to GOPROXY as a fallback",
 			"Check the load balancer's idle timeout and backend health",
-		}},
+		},
+		winFix: []string{"Windows: Test-NetConnection <host> -Port <port>; check the proxy and any TLS-inspecting firewall"}},
 	{id: idTLSNoRoots, layer: layerConfig, severities: []Severity{SevError, SevWarn},
 		meaning:   "no CA certificate loads (error when a TLS target exists)",
 		summaries: []string{"no trusted CA certificates: every HTTPS connection will fail with \"certificate signed by unknown authority\""},
@@ -272,7 +294,8 @@ var catalog = []spec{
 			"Docker: COPY ca.crt /usr/local/share/ca-certificates/ && RUN update-ca-certificates",
 			"Kubernetes: mount the CA from a ConfigMap or Secret and set SSL_CERT_FILE",
 			"Host: for a private registry or proxy, reissue its certificate from a CA the image trusts",
-		}},
+		},
+		winFix: []string{"Windows: trust the root in the machine store: Import-Certificate -FilePath corp-root.cer -CertStoreLocation Cert:\\LocalMachine\\Root, in a Dockerfile RUN certutil -addstore Root C:\\corp-root.cer; SSL_CERT_FILE is ignored on Windows"}},
 	{id: idTLSExpired, layer: layerTLS, severities: []Severity{SevError},
 		meaning: "a certificate is outside its validity; the summary says \"the local clock is the likely culprit\" when local time is before NotBefore or a server's Date header disagrees by over 10 minutes",
 		summaries: []string{
@@ -283,7 +306,8 @@ var catalog = []spec{
 		fix: []string{
 			"Renew the server's certificate (or its intermediate)",
 			"If the certificate looks valid elsewhere, check the clock: date -u here and on the host",
-		}},
+		},
+		winFix: []string{"Windows: w32tm /resync; containers take the host's clock (Hyper-V time synchronisation for isolated containers)"}},
 	{id: idTLSHostname, layer: layerTLS, severities: []Severity{SevError},
 		meaning:   "the certificate does not name the host",
 		summaries: []string{"the certificate presented for <host> is for other names"},
@@ -333,7 +357,8 @@ var catalog = []spec{
 			"Docker: a proxy on the host's 127.0.0.1 is not reachable from the container; use the host's IP or host.docker.internal (--add-host=host.docker.internal:host-gateway)",
 			"Kubernetes: use the proxy's Service name or IP, and allow egress to it",
 			"Host: make the proxy listen on an address the container network can reach",
-		}},
+		},
+		winFix: []string{"Windows: Test-NetConnection <proxy host> -Port <port>; $env:HTTPS_PROXY=\"http://<proxy>:<port>\" sets the proxy Go uses; netsh winhttp show proxy shows the one Go ignores"}},
 	{id: idProxyAuth, layer: layerProxy, severities: []Severity{SevError},
 		meaning: "the proxy answers 407",
 		summaries: []string{
@@ -345,7 +370,8 @@ var catalog = []spec{
 			"Put the credentials in the proxy URL: HTTPS_PROXY=http://user:password@proxy:3128 (URL-encode special characters); Go only does Basic auth",
 			"For NTLM or Kerberos proxies run a local helper (cntlm, px) and point HTTPS_PROXY at it",
 			"Kubernetes: keep the proxy URL with credentials in a Secret and set it with env valueFrom",
-		}},
+		},
+		winFix: []string{"Windows: $env:HTTPS_PROXY=\"http://user:password@<proxy>:<port>\"; for NTLM proxies run a local helper (px) and point HTTPS_PROXY at it"}},
 	{id: idProxyMalformed, layer: layerConfig, severities: []Severity{SevError},
 		meaning: "HTTP(S)_PROXY is malformed: Go drops it (no proxy, direct connections) or reads it as another URL and dials that host (`http://squid example:3128` makes Go dial the host `http`)",
 		summaries: []string{
@@ -367,6 +393,11 @@ var catalog = []spec{
 		summaries: []string{"a proxy variable other tools use is ignored by Go"},
 		cause:     "Go reads HTTP_PROXY/HTTPS_PROXY/NO_PROXY (uppercase first) and never ALL_PROXY.",
 		fix:       []string{"Set HTTPS_PROXY (uppercase) to the proxy Go should use."}},
+	{id: idProxyWindows, layer: layerConfig, severities: []Severity{SevWarn},
+		meaning:   "Windows: a WinINet (Internet Options) or WinHTTP (netsh winhttp) proxy is set while HTTP(S)_PROXY is unset; Go reads only the variables",
+		summaries: []string{"Windows proxy settings name <proxy>, but Go ignores them: HTTPS_PROXY is unset"},
+		cause:     "Browsers, PowerShell and WinHTTP clients use the Windows proxy settings; net/http reads only HTTP_PROXY, HTTPS_PROXY and NO_PROXY, so a Go program connects directly, into a firewall that allows only the proxy.",
+		fix:       []string{"Windows: set HTTPS_PROXY for Go ($env:HTTPS_PROXY in PowerShell, ENV HTTPS_PROXY in a Dockerfile); netsh winhttp show proxy prints the setting Go ignores"}},
 	{id: idHTTPStatus, layer: layerHTTP, severities: []Severity{SevWarn},
 		meaning:   "the path works; the server answers 5xx",
 		summaries: []string{"<url> answered <status>"},
@@ -423,7 +454,8 @@ var catalog = []spec{
 		fix: []string{
 			"Use a GOPROXY that proxies the checksum database (berth proxy does), or allow egress to the checksum database",
 			"For private modules only: GONOSUMDB=<private globs> (or GOPRIVATE); GOSUMDB=off switches verification off for everything and is a last resort",
-		}},
+		},
+		winFix: []string{"Windows: Invoke-WebRequest -UseBasicParsing <GOPROXY>/sumdb/<name>/supported tests the proxy path"}},
 	{id: idGoproxyPrivatePublic, layer: layerGoproxy, severities: []Severity{SevError},
 		meaning:   "a private-looking module path (from `--module` or ./go.mod) not covered by GOPRIVATE/GONOPROXY",
 		summaries: []string{"module <module> looks private but GOPRIVATE does not cover it"},
@@ -440,7 +472,8 @@ var catalog = []spec{
 		fix: []string{
 			"Install git in the build image (apt-get install git / apk add git), or remove direct: GOPROXY=<proxy> only",
 			"For private modules served by a proxy, list them in GOPRIVATE and point GOPROXY at a proxy that can fetch them",
-		}},
+		},
+		winFix: []string{"Windows: install Git for Windows (winget install --id Git.Git -e; in a Dockerfile, unpack MinGit and add its cmd directory to PATH) so git.exe is on PATH, or remove direct: GOPROXY=<proxy>"}},
 	{id: idListenLoopback, layer: layerLocal, severities: []Severity{SevError},
 		meaning:   "a `--listen` port is bound to 127.0.0.1/::1 only",
 		summaries: []string{"port <port> listens on loopback only; it is unreachable from outside the container"},

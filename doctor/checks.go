@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -42,6 +43,7 @@ func (a *analysis) add(fid id, f Finding) *Finding {
 	if f.Fix == nil {
 		f.Fix = slices.Clone(s.fix)
 	}
+	f.Fix = a.platformFix(s, f.Fix)
 	key := f.ID + "|" + f.key
 	if ex, ok := a.byKey[key]; ok {
 		ex.Targets = appendUniq(ex.Targets, f.Targets...)
@@ -60,6 +62,32 @@ func (a *analysis) add(fid id, f Finding) *Finding {
 	a.findings = append(a.findings, nf)
 	a.byKey[key] = nf
 	return nf
+}
+
+// unixOnly matches fix steps that name Unix tools or files.
+var unixOnly = regexp.MustCompile(`^Host:|apt-get|apk add|iptables|update-ca-|/etc/|nft |firewall-cmd|ip route|/proc/|timedatectl|chronyc|dig @|systemd`)
+
+// platformFix fits fix steps to the platform: on Windows the steps that
+// name Unix tools or files give way to the catalog's Windows steps;
+// elsewhere "Windows:" steps are dropped.
+func (a *analysis) platformFix(s *spec, fix []string) []string {
+	var out []string
+	win := a.r.Facts.OS == "windows"
+	for _, x := range fix {
+		switch {
+		case win && !strings.HasPrefix(x, "Windows:") && unixOnly.MatchString(x):
+		case !win && strings.HasPrefix(x, "Windows:"):
+		default:
+			out = appendUniq(out, x)
+		}
+	}
+	if win {
+		out = appendUniq(out, s.winFix...)
+	}
+	if len(out) == 0 {
+		return fix
+	}
+	return out
 }
 
 func (a *analysis) get(fid id) *Finding {
@@ -166,7 +194,7 @@ func (a *analysis) factChecks() {
 			Evidence: f.Resolver.CgoReasons})
 	}
 	// tls.no-roots
-	if !f.CA.Custom && f.CA.Loaded == 0 {
+	if !f.CA.Custom && f.CA.System == "" && f.CA.Loaded == 0 {
 		sev := SevWarn
 		for _, t := range a.r.Targets {
 			if t.Scheme == "https" || t.Scheme == "tls" {
@@ -226,6 +254,28 @@ func (a *analysis) factChecks() {
 		a.add(idProxyIgnored, Finding{Severity: SevInfo, key: ig,
 			Summary:  "a proxy variable other tools use is ignored by Go",
 			Evidence: []string{ig}, Fix: []string{"Set HTTPS_PROXY (uppercase) to the proxy Go should use."}})
+	}
+	// proxy.windows-settings-ignored
+	if w := f.Windows; w != nil && f.Proxy.HTTPSProxy == "" && f.Proxy.HTTPProxy == "" {
+		var ev []string
+		proxy := ""
+		for _, x := range [][2]string{{"WinINet (Internet Options) ProxyServer", w.WinINetProxy}, {"WinINet AutoConfigURL", w.WinINetAutoConfig}, {"WinHTTP (netsh winhttp) proxy", w.WinHTTPProxy}} {
+			if x[1] != "" {
+				ev = append(ev, x[0]+": "+x[1])
+				if proxy == "" {
+					proxy = x[1]
+				}
+			}
+		}
+		if proxy != "" {
+			ev = append(ev, "HTTPS_PROXY, HTTP_PROXY: unset")
+			a.add(idProxyWindows, Finding{Severity: SevWarn,
+				Summary:  fmt.Sprintf("Windows proxy settings name %s, but Go ignores them: HTTPS_PROXY is unset", proxy),
+				Evidence: ev,
+				Fix: []string{fmt.Sprintf("Windows: set the variable for Go: $env:HTTPS_PROXY=\"http://%s\" (PowerShell, this session), setx HTTPS_PROXY http://%s (the user), ENV HTTPS_PROXY=http://%s in a Dockerfile", proxy, proxy, proxy),
+					"Windows: netsh winhttp show proxy prints the machine proxy; Internet Options (inetcpl.cpl) the user's",
+					"Docker for Windows: docker run -e HTTPS_PROXY=http://" + proxy + "; the daemon's own proxy setting does not reach containers"}})
+		}
 	}
 	// resources.gomemlimit-unset
 	if f.Limits.MemoryLimit > 0 && f.Limits.GOMEMLIMITEnv == "" {
@@ -340,13 +390,15 @@ func privateGlob(m string) string {
 // path (resolver, proxy, TCP, TLS, HTTP) that failed. Failures of later
 // probes of the same target are listed as its consequences.
 func (a *analysis) targetChecks(t Target, ps []Probe) {
-	var dnsP, resolveP, tcpP, proxyP, tlsP, httpP []Probe
+	var dnsP, resolveP, nativeP, tcpP, proxyP, tlsP, httpP []Probe
 	for _, p := range ps {
 		switch p.Kind {
 		case "dns":
 			dnsP = append(dnsP, p)
 		case "resolve":
 			resolveP = append(resolveP, p)
+		case "resolve-native":
+			nativeP = append(nativeP, p)
 		case "tcp":
 			tcpP = append(tcpP, p)
 		case "proxy":
@@ -362,6 +414,14 @@ func (a *analysis) targetChecks(t Target, ps []Probe) {
 	sumdbRole := t.Role == "sumdb"
 	before := len(a.findings) // findings from here on are this target's own
 
+	// Windows: the native resolver the app uses beside Go's own.
+	if len(nativeP) > 0 && len(resolveP) > 0 && nativeP[0].OK != resolveP[0].OK {
+		a.nativeDiffers(t, nativeP[0], resolveP[0])
+		if nativeP[0].OK {
+			// The app's resolver answers: Go's failure is only a warning.
+			resolveP = []Probe{nativeP[0]}
+		}
+	}
 	// DNS, per nameserver
 	dnsFinding := a.dnsChecks(t, dnsP, resolveP)
 	if dnsFinding != nil {
@@ -765,6 +825,35 @@ func loopbackDNSCause(servers, def string) string {
 		return "The nameserver is on the container's own loopback, where no DNS server runs (a host's 127.0.0.53 systemd-resolved or dnsmasq is not visible inside the container)."
 	}
 	return def
+}
+
+// nativeDiffers reports Windows' native resolver and Go's own disagreeing
+// about a name: an error when the native one, the app's default, fails.
+func (a *analysis) nativeDiffers(t Target, native, gop Probe) {
+	ev := []string{"GetAddrInfoW (native, the default on Windows): " + probeWords(native), "Go's resolver (netdns=go) to " + strings.Join(a.r.Facts.ResolvConf.Nameservers, ", ") + ": " + probeWords(gop)}
+	if !native.OK {
+		a.add(idResolverWindows, Finding{Severity: SevError, key: native.Name, Targets: []string{t.Input}, host: native.Name,
+			Summary:  fmt.Sprintf("Windows' native resolver (GetAddrInfoW) fails for %s where Go's own resolver answers", native.Name),
+			Cause:    "A Windows Go program resolves names through the DNS Client (GetAddrInfoW) by default, with its own server list, suffixes and cache; it fails here although the adapters' DNS servers answer Go's resolver.",
+			Evidence: ev,
+			Fix: []string{"Windows: compare Resolve-DnsName " + native.Name + " with Resolve-DnsName " + native.Name + " -Server <adapter DNS server>; Get-DnsClientServerAddress lists the servers; Clear-DnsClientCache",
+				"Or make the program use Go's resolver: GODEBUG=netdns=go (or build with -tags netgo)",
+				"Docker for Windows: set the container's DNS with --dns <IP>; on nat networks the host's DNS proxy answers, on transparent/l2bridge networks the container asks the network's servers itself"}})
+		return
+	}
+	a.add(idResolverWindows, Finding{Severity: SevWarn, key: native.Name, Targets: []string{t.Input}, host: native.Name,
+		Summary:  fmt.Sprintf("Go's own resolver fails for %s where Windows' native resolver (GetAddrInfoW) answers", native.Name),
+		Cause:    "The program uses the native resolver by default and works; a program run with GODEBUG=netdns=go, -tags netgo or PreferGo asks the adapters' DNS servers directly, without the DNS Client's suffixes, hosts handling and cache, and fails.",
+		Evidence: ev,
+		Fix: []string{"Keep the native resolver (unset GODEBUG=netdns=go) or fix the adapters' DNS servers (Get-DnsClientServerAddress; Set-DnsClientServerAddress)",
+			"Docker for Windows: --dns <IP> sets the servers the container's adapter reports"}})
+}
+
+func probeWords(p Probe) string {
+	if p.OK {
+		return fmt.Sprintf("%v in %.0f ms", p.Addrs, p.DurationMS)
+	}
+	return p.Error
 }
 
 // proxyVar names the variable that routes t through a proxy: HTTPS_PROXY

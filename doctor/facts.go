@@ -47,6 +47,11 @@ type Facts struct {
 	Proxy ProxyFacts `json:"proxy"`
 	Go    GoFacts    `json:"go"`
 
+	// Windows is what a Windows system adds: adapters as
+	// GetAdaptersAddresses reports them, the certificate store, the proxy
+	// settings of WinINet and WinHTTP.
+	Windows *WindowsFacts `json:"windows,omitempty"`
+
 	Listeners []Listener `json:"listeners,omitempty"`
 	// Unreadable lists files that exist but could not be read or parsed.
 	Unreadable []Unreadable `json:"unreadable,omitempty"`
@@ -101,6 +106,42 @@ type CAFacts struct {
 	Loaded int `json:"loaded"`
 	// Custom reports that the roots came from Options.Roots.
 	Custom bool `json:"custom,omitempty"`
+	// System names a system verifier that replaces the CA files:
+	// "windows" (the certificate store; Loaded counts its ROOT store).
+	System string `json:"system,omitempty"`
+}
+
+// WindowsFacts are the Windows settings a Go program meets.
+type WindowsFacts struct {
+	// Adapters are the network adapters; DNS servers of the adapters that
+	// are up are the servers Go's own resolver uses on Windows.
+	Adapters []WinAdapter `json:"adapters"`
+	// Resolver is the resolver Go uses by default on Windows:
+	// "native (GetAddrInfoW)", or "go" with GODEBUG=netdns=go.
+	Resolver string `json:"resolver"`
+	// RootStore counts the certificates in the system's ROOT store, which
+	// crypto/x509 verifies against (CertGetCertificateChain); SSL_CERT_FILE
+	// and the Unix CA paths do not apply.
+	RootStore int `json:"root_store_certs"`
+	// RootStoreError is why the store could not be read.
+	RootStoreError string `json:"root_store_error,omitempty"`
+	// WinINetProxy is the per-user proxy (Internet Options: ProxyEnable,
+	// ProxyServer, AutoConfigURL); WinHTTPProxy the machine-wide one
+	// (netsh winhttp). Go reads neither.
+	WinINetProxy      string `json:"wininet_proxy,omitempty"`
+	WinINetAutoConfig string `json:"wininet_autoconfig_url,omitempty"`
+	WinHTTPProxy      string `json:"winhttp_proxy,omitempty"`
+	// HostsFile is the hosts file Go reads on Windows.
+	HostsFile string `json:"hosts_file,omitempty"`
+}
+
+// WinAdapter is one adapter as GetAdaptersAddresses reports it.
+type WinAdapter struct {
+	Name       string   `json:"name"`
+	Up         bool     `json:"up"`
+	DNSServers []string `json:"dns_servers,omitempty"`
+	DNSSuffix  string   `json:"dns_suffix,omitempty"`
+	Gateways   []string `json:"gateways,omitempty"`
 }
 
 // CAFile is one bundle file or directory crypto/x509 looks at.
@@ -182,8 +223,14 @@ func gatherFacts(ctx context.Context, o *Options) (Facts, *x509.CertPool) {
 
 	platformFacts(&f, r, o)
 
-	// resolv.conf
-	data, trunc, err := r.read("/etc/resolv.conf")
+	// resolv.conf (on Windows: the adapters' DNS servers)
+	var data []byte
+	var trunc bool
+	var err error
+	if platformDNS(&f, r, o) {
+		goto proxies
+	}
+	data, trunc, err = r.read("/etc/resolv.conf")
 	switch {
 	case err == nil:
 		f.ResolvConf = ParseResolvConf(data)
@@ -207,6 +254,7 @@ func gatherFacts(ctx context.Context, o *Options) (Facts, *x509.CertPool) {
 	}
 	f.Resolver = resolverFact(&f, o)
 
+proxies:
 	f.Proxy = proxyFacts(o)
 	f.Go = goFacts(ctx, o, r)
 
@@ -215,6 +263,8 @@ func gatherFacts(ctx context.Context, o *Options) (Facts, *x509.CertPool) {
 		pool = o.Roots
 		f.CA.Custom = true
 		f.CA.Loaded = -1
+	} else if ca, p, ok := platformRoots(o); ok {
+		f.CA, pool = ca, p
 	} else {
 		f.CA, pool = loadRoots(o, r)
 	}

@@ -1,10 +1,11 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package doctor
 
+import "crypto/x509"
+
 // platformFacts gathers what this OS offers without /proc: interfaces and
-// the Go runtime's limits. Windows facts (DNS client, certificate store)
-// come in a later issue.
+// the Go runtime's limits.
 func platformFacts(f *Facts, _ *reader, o *Options) {
 	f.Interfaces = interfaces()
 	f.Limits = limitFacts(o)
@@ -14,3 +15,9 @@ func platformFacts(f *Facts, _ *reader, o *Options) {
 		}
 	}
 }
+
+// platformDNS reports that resolv.conf is this system's DNS configuration.
+func platformDNS(*Facts, *reader, *Options) bool { return false }
+
+// platformRoots reports that the roots are the Unix CA files.
+func platformRoots(*Options) (CAFacts, *x509.CertPool, bool) { return CAFacts{}, nil, false }

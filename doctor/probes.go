@@ -17,6 +17,7 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -407,8 +408,19 @@ func (p *prober) lookup(ctx context.Context, t Target, host string) ([]string, b
 	} else {
 		pr.Server = "custom resolver"
 	}
+	var native chan []string
+	if runtime.GOOS == "windows" && p.o.Resolver == nil && p.facts.Resolver.Mode == "native" {
+		// Windows programs resolve with GetAddrInfoW unless told otherwise
+		// (netdns=go, netgo, PreferGo): ask it too, beside Go's own resolver.
+		native = make(chan []string, 1)
+		go func() { native <- p.nativeLookup(ctx, t, host) }()
+	}
 	ips, err := res.LookupIPAddr(ctx, host)
 	pr.DurationMS = ms(time.Since(start))
+	var nativeAddrs []string
+	if native != nil {
+		nativeAddrs = <-native
+	}
 	pr.Tries = rec.tries()
 	if err != nil {
 		pr.err = err
@@ -418,7 +430,8 @@ func (p *prober) lookup(ctx context.Context, t Target, host string) ([]string, b
 			pr.Cause = kDNSTimeout
 		}
 		p.add(pr)
-		return nil, false
+		// The app uses the native resolver: when it answers, the path goes on.
+		return nativeAddrs, len(nativeAddrs) > 0
 	}
 	pr.OK = true
 	for _, ip := range ips {
@@ -428,6 +441,28 @@ func (p *prober) lookup(ctx context.Context, t Target, host string) ([]string, b
 	}
 	p.add(pr)
 	return pr.Addrs, len(pr.Addrs) > 0
+}
+
+// nativeLookup resolves host with the system resolver (GetAddrInfoW on
+// Windows) and records it as a "resolve-native" probe.
+func (p *prober) nativeLookup(ctx context.Context, t Target, host string) []string {
+	pr := Probe{Kind: "resolve-native", Target: t.Input, Name: host, Server: "GetAddrInfoW", started: time.Now()}
+	res := &net.Resolver{PreferGo: false}
+	ips, err := res.LookupIPAddr(ctx, host)
+	pr.DurationMS = ms(time.Since(pr.started))
+	if err != nil {
+		pr.err, pr.Error, pr.Cause = err, errText(err), classify(err)
+		p.add(pr)
+		return nil
+	}
+	pr.OK = true
+	for _, ip := range ips {
+		if len(pr.Addrs) < 8 {
+			pr.Addrs = append(pr.Addrs, ip.IP.String())
+		}
+	}
+	p.add(pr)
+	return pr.Addrs
 }
 
 // dnsRecorder notes the questions Go's resolver sends and the answers it gets.
