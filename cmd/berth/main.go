@@ -4,6 +4,8 @@
 //
 //	berth proxy        a caching Go module proxy (GOPROXY protocol, checksum-DB proxying)
 //	berth doctor       find why this container cannot reach the network, and print the fix
+//	berth token        create, list and revoke client tokens (berth proxy --auth-file)
+//	berth goauth       a GOAUTH command handing the go command a berth token
 //	berth healthcheck  probe a health URL and exit 0 or 1 (for HEALTHCHECK without a shell)
 //	berth version      print the version
 //
@@ -37,6 +39,8 @@ func commands() []command {
 		{"warm", "fill the store from go.sum, go.mod or module@version, for offline builds", runWarm},
 		{"export", "write the store (or part of it) as a bundle for an air-gapped site", runExport},
 		{"import", "verify a bundle and load it into the store", runImport},
+		{"token", "create, list and revoke the client tokens of berth proxy --auth-file", runToken},
+		{"goauth", "a GOAUTH command that gives the go command a berth token", runGoauth},
 		{"healthcheck", "GET a health URL; exit 0 if healthy, 1 if not", runHealthcheck},
 		{"version", "print berth's version", runVersion},
 	}

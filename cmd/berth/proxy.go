@@ -65,7 +65,7 @@ Examples:
 `
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f := newFlags("proxy", proxyAbout, stdout, stderr)
+	f := newFlags("proxy", proxyAbout+proxyAccessHelp, stdout, stderr)
 	listen := f.String("listen", ":3000", "`address` to listen on; the default listens on all interfaces,\nsince a proxy bound to 127.0.0.1 in a container is unreachable from outside it")
 	storeDir := f.String("store", "./berth-store", "`directory` of the store (created if missing; module cache layout)")
 	upstream := f.String("upstream", "", "GOPROXY-style `list` of upstream proxies, e.g. 'https://a,https://b|https://c', or off\n(default: $GOPROXY, else `go env GOPROXY`)")
@@ -81,6 +81,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	shutdown := f.Duration("shutdown-timeout", 20*time.Second, "after the drain delay, how long running requests and upstream fetches get to finish;\nberth exits within drain + shutdown of the signal: keep that inside the orchestrator's\ngrace period (docker stop: 10s, Kubernetes: 30s)")
 	logFormat := f.String("log-format", "text", "log `format`: text or json")
 	logLevel := f.String("log-level", "info", "log `level`: debug, info, warn or error")
+	authFile := f.String("auth-file", "", "client tokens and their scopes, one a line (see berth token --help); without this `file`\nevery client may read everything; read again when it changes")
+	tlsCert := f.String("tls-cert", "", "serve https with this certificate chain (PEM `file`, read again when it changes)")
+	tlsKey := f.String("tls-key", "", "the private key of --tls-cert (PEM `file`)")
 	if code, ok := f.Parse(args); !ok {
 		return code
 	}
@@ -104,6 +107,14 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sumKey, noSum, err := sumdbConfig(ctx, *sumdbFlag, *nosumdb)
 	if err != nil {
 		return f.Usagef("%v", err)
+	}
+	acc, err := newAccess(*authFile, *tlsCert, *tlsKey, log)
+	var accUsage *accessUsageError
+	if errors.As(err, &accUsage) {
+		return f.Usagef("%v", err)
+	} else if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+		return 1
 	}
 
 	// Everything that can fail at start fails before anything runs in the
@@ -142,7 +153,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		NoSumDB:         noSum,
 		Logger:          log,
 		Registerer:      reg,
-	}})
+	}, Fetched: acc.audit()})
 	if err != nil {
 		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
 		return 1
@@ -174,8 +185,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	mux.Handle("/", px)
 
 	srv := &http.Server{
-		Handler:           px.Guard(mux), // paths with "//" or ".." reach the proxy, not the mux's redirect
+		Handler:           acc.handler(px.Guard(mux)), // paths with "//" or ".." reach the proxy, not the mux's redirect
 		ConnContext:       modproxy.ConnContext,
+		TLSConfig:         acc.tlsConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -189,6 +201,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if drainDelay == 0 {
 		drainDelay = -1 // netkit reads 0 as its default; 0 here means no drain
 	}
+	stopWatch := acc.watch(ctx)
+	defer stopWatch()
 	serr := netkit.Serve(ctx, srv, ln, netkit.ServeOptions{
 		Health:          &health,
 		DrainDelay:      drainDelay,
