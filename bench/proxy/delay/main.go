@@ -1,18 +1,25 @@
 // Command delay is a reverse proxy that adds a fixed latency to every request
 // before passing it to one upstream: it makes a near upstream look distant, so
-// the proxy benchmarks can be run in the latency-bound regime too.
+// the proxy benchmarks can be run in the latency-bound regime too. With
+// -no-reuse it also closes every client connection after its response, so
+// each request pays a new connection as well (a far upstream behind a
+// corporate proxy that does not keep connections). It counts the requests it
+// passes: GET /.delay/count answers their number, by kind.
 //
-//	go run ./bench/proxy/delay -listen 127.0.0.1:7000 -upstream URL -delay 40ms
+//	go run ./bench/proxy/delay -listen 127.0.0.1:7000 -upstream URL -delay 40ms [-no-reuse]
 package main
 
 import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +27,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:7000", "address to listen on (loopback)")
 	upstream := flag.String("upstream", "", "upstream `URL` (the first entry of go env GOPROXY)")
 	delay := flag.Duration("delay", 40*time.Millisecond, "latency added to every request")
+	noReuse := flag.Bool("no-reuse", false, "close each client connection after its response")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -34,7 +42,24 @@ func main() {
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
 		Transport: tr,
 	}
+	var mu sync.Mutex
+	counts := map[string]int{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.delay/count" {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, k := range []string{"total", "lookup", "tile", "mod", "zip", "info", "list", "other"} {
+				fmt.Fprintf(w, "%s %d\n", k, counts[k])
+			}
+			return
+		}
+		mu.Lock()
+		counts["total"]++
+		counts[kindOf(r.URL.Path)]++
+		mu.Unlock()
+		if *noReuse {
+			w.Header().Set("Connection", "close")
+		}
 		select {
 		case <-time.After(*delay):
 		case <-r.Context().Done():
@@ -42,5 +67,58 @@ func main() {
 		}
 		rp.ServeHTTP(w, r)
 	})
-	log.Fatal(http.ListenAndServe(*listen, h))
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if *noReuse {
+		// A new connection costs a round trip of its own, as a handshake to
+		// a distant host does.
+		ln = &slowListener{Listener: ln, delay: *delay}
+	}
+	log.Fatal(http.Serve(ln, h))
+}
+
+// slowListener delays the first read of every accepted connection.
+type slowListener struct {
+	net.Listener
+	delay time.Duration
+}
+
+func (l *slowListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &slowConn{Conn: c, delay: l.delay}, nil
+}
+
+type slowConn struct {
+	net.Conn
+	delay time.Duration
+	once  sync.Once
+}
+
+func (c *slowConn) Read(p []byte) (int, error) {
+	c.once.Do(func() { time.Sleep(c.delay) })
+	return c.Conn.Read(p)
+}
+
+// kindOf names what a GOPROXY request path asks for.
+func kindOf(p string) string {
+	switch {
+	case strings.Contains(p, "/sumdb/") && strings.Contains(p, "/lookup/"):
+		return "lookup"
+	case strings.Contains(p, "/sumdb/") && strings.Contains(p, "/tile/"):
+		return "tile"
+	case strings.HasSuffix(p, ".mod"):
+		return "mod"
+	case strings.HasSuffix(p, ".zip"):
+		return "zip"
+	case strings.HasSuffix(p, ".info"):
+		return "info"
+	case strings.HasSuffix(p, "/@v/list"):
+		return "list"
+	}
+	return "other"
 }
