@@ -26,6 +26,7 @@ import (
 
 	"github.com/berth-dev/berth/modproxy/cache"
 	"github.com/berth-dev/berth/modproxy/proto"
+	"github.com/berth-dev/berth/modproxy/source"
 )
 
 // Config configures a Proxy: the configuration of the core it builds and
@@ -240,15 +241,23 @@ func (p *Proxy) stream(w http.ResponseWriter, r *http.Request, req proto.Request
 
 // writeError maps an error to what the go command acts on, in one place:
 // 400/404 for bad paths, 404 for "not found" (so a "," list falls through),
-// 503 when the store cannot be written, 504 for a timed-out fetch, 502 for
-// every other failure of the source or of verification.
+// 403 for a checksum-database lookup of a private module, 503 when the store
+// cannot be written, 504 for a timed-out fetch, 502 for every other failure
+// of the source or of verification (a git host refusing berth's credentials
+// among them: never 404, which would send the go command elsewhere).
 func (p *Proxy) writeError(w http.ResponseWriter, req proto.Request, err error) {
 	var pe *proto.PathError
 	var se *cache.StoreError
 	var nf *cache.NotFoundError
+	var pr *cache.PrivateError
+	var ae *source.AuthError
 	switch {
 	case errors.As(err, &pe):
 		httpError(w, pe.Status, "%s", pe.Error())
+	case errors.As(err, &pr):
+		httpError(w, http.StatusForbidden, "berth: %v", err)
+	case errors.As(err, &ae):
+		httpError(w, http.StatusBadGateway, "berth: %v", err)
 	case errors.As(err, &se):
 		w.Header().Set("Retry-After", "30")
 		httpError(w, http.StatusServiceUnavailable, "berth: %v", err)

@@ -74,8 +74,14 @@ type Config struct {
 	// Empty means no verification.
 	SumDBKey string
 	// NoSumDB reports module paths that are not checked (private modules, as
-	// GONOSUMDB/GOPRIVATE say). Nil means every module is checked.
+	// GONOSUMDB/GOPRIVATE say); the checksum database is never asked about
+	// them, not even for a client's lookup (a PrivateError). Nil means every
+	// module is checked.
 	NoSumDB func(modulePath string) bool
+	// Ledger, if set, records the hashes and origin of each version of the
+	// modules it covers (private ones, which the checksum database cannot
+	// vouch for) on first fetch, and refuses a later fetch that differs.
+	Ledger Ledger
 	// WarmSumDB verifies the checksum database's latest tree when the cache
 	// starts, so that the first files to verify do not wait for it. A
 	// long-running server sets it; a batch that may have all it needs does not.

@@ -40,7 +40,8 @@ func notFound(format string, args ...any) error {
 // RejectError is an answer of the source refused before it was stored.
 type RejectError struct {
 	// Reason is a short stable word for metrics: checksum_mismatch,
-	// sumdb_unavailable, truncated, too_large, bad_info, bad_mod, bad_zip.
+	// sumdb_unavailable, truncated, too_large, bad_info, bad_mod, bad_zip,
+	// ledger_mismatch, ledger_unavailable.
 	Reason string
 	Err    error
 }
@@ -57,7 +58,7 @@ func reject(reason string, format string, args ...any) error {
 // truncated transfer, nor a checksum database that could not be read.
 func (e *RejectError) lasting() bool {
 	switch e.Reason {
-	case "checksum_mismatch", "too_large", "bad_info", "bad_mod", "bad_zip":
+	case "checksum_mismatch", "too_large", "bad_info", "bad_mod", "bad_zip", "ledger_mismatch":
 		return true
 	}
 	return false

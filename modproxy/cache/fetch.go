@@ -190,7 +190,7 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 			return int64(n), nil, reject("truncated", "%s from %s: got %d bytes, the source said %d: %v", r.UpstreamPath(), up, n, body.Size, rerr)
 		}
 		release()
-		if err := c.verify(ctx, r, buf, ""); err != nil {
+		if err := c.verify(ctx, r, buf, "", body.Revision); err != nil {
 			return int64(n), nil, err
 		}
 		fl.startMem(buf, time.Now())
@@ -253,7 +253,7 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 			return written, nil, &StoreError{Op: "reading back " + r.Key, Err: err}
 		}
 	}
-	if err := c.verify(ctx, r, small, zipFile); err != nil {
+	if err := c.verify(ctx, r, small, zipFile, body.Revision); err != nil {
 		return written, nil, err
 	}
 	return written, w, nil
@@ -261,7 +261,7 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 
 // verify checks a whole body before it is committed: body holds it for .info
 // and .mod, zipFile names the local file of a .zip.
-func (c *Cache) verify(ctx context.Context, r proto.Request, body []byte, zipFile string) error {
+func (c *Cache) verify(ctx context.Context, r proto.Request, body []byte, zipFile string, rev *source.Revision) error {
 	switch r.Kind {
 	case proto.KindInfo:
 		var info struct{ Version string }
@@ -290,7 +290,7 @@ func (c *Cache) verify(ctx context.Context, r proto.Request, body []byte, zipFil
 			}
 		}
 	}
-	return nil
+	return c.checkLedger(ctx, r, body, zipFile, rev)
 }
 
 // commitSmall writes a small verified body to the store with the

@@ -99,6 +99,9 @@ func (c *Cache) query(ctx context.Context, r proto.Request) (*Content, error) {
 // that berth's store can serve, and a client's own "," list falls through to
 // its next proxy.
 func (c *Cache) noCopy(r proto.Request, err error) error {
+	if passesThrough(err) {
+		return err
+	}
 	c.log.Warn("every upstream failed and berth has no copy; answering 404", "path", r.UpstreamPath(), "err", err)
 	return notFound("berth has no copy of %s and every upstream failed: %v", r.UpstreamPath(), err)
 }

@@ -23,6 +23,9 @@ func supportedKey(name string) string { return "sumdb/" + name + "/supported" }
 // (a partial tile is cut from a wider stored copy when there is one);
 // "latest" is cached briefly in memory.
 func (c *Cache) sumdb(ctx context.Context, r proto.Request) (*Content, error) {
+	if err := c.privateLookup(r); err != nil {
+		return nil, err
+	}
 	switch {
 	case r.SumDBPath == "supported":
 		return c.supportedAnswer(ctx, r)

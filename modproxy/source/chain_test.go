@@ -23,16 +23,17 @@ func TestParse(t *testing.T) {
 		{in: "https://a.test,https://b.test|https://c.test", want: "https://a.test,https://b.test|https://c.test"},
 		{in: "a.test/path/", want: "https://a.test/path"},
 		{in: "localhost:3000", want: "https://localhost:3000"},
-		{in: "https://a.test,direct", want: "https://a.test", ignored: []string{"direct"}},
-		{in: "https://a.test,direct,", want: "https://a.test", ignored: []string{"direct"}},
-		{in: "https://a.test|direct,https://b.test", want: "https://a.test", ignored: []string{"direct (and what follows: https://b.test)"}},
+		{in: "https://a.test,direct", want: "https://a.test,direct"},
+		{in: "https://a.test,direct,", want: "https://a.test,direct"},
+		{in: "https://a.test|direct,https://b.test", want: "https://a.test|direct", ignored: []string{"https://b.test"}},
+		{in: "direct", want: "direct"},
+		{in: "direct,off", want: "direct", ignored: []string{"off"}},
 		// "off" ends the list for the go command too: nothing berth lacks is cut.
 		{in: "https://a.test,off,https://b.test", want: "https://a.test"},
 		{in: "https://a.test,off", want: "https://a.test"},
 		{in: "off", want: "off", off: true},
 		{in: "off,banana", want: "off", off: true},
 		{in: "file:///srv/tree", want: "file:///srv/tree"},
-		{in: "direct", err: `upstream list starts with "direct"`},
 		{in: "", err: "empty upstream list"},
 		{in: ",", err: "GOPROXY list is not the empty string, but contains no entries"},
 		{in: " ", err: "GOPROXY list is not the empty string, but contains no entries"},
@@ -104,6 +105,39 @@ func TestFallThrough(t *testing.T) {
 		}
 		if (err == nil) != tt.wantOK || errors.Is(err, ErrNotFound) != tt.notFnd {
 			t.Errorf("%s: err %v", tt.comment, err)
+		}
+	}
+	// A final "direct" gets what the walk passes on, and nothing else.
+	direct := func() *Fetcher {
+		c, _ := Parse(status(200))
+		return &Fetcher{Chain: c, Client: &http.Client{}}
+	}
+	for _, tt := range []struct {
+		list       string
+		wantDirect bool
+		wantErr    bool
+	}{
+		{"direct", true, false},
+		{nf + ",direct", true, false},
+		{nf + "," + gone + ",direct", true, false},
+		{fail + ",direct", false, true},
+		{fail + "|direct", true, false},
+		{dead + "|" + nf + ",direct", true, false},
+		{ok + ",direct", false, false},
+	} {
+		c, err := Parse(tt.list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := direct()
+		f := &Fetcher{Chain: c, Client: &http.Client{}, Direct: d}
+		body, err := f.Mod(context.Background(), "example.test/m", "v1.0.0")
+		if body != nil {
+			body.Close()
+		}
+		gotDirect := err == nil && strings.HasPrefix(body.Origin, d.Chain.Upstreams[0].String())
+		if (err != nil) != tt.wantErr || gotDirect != tt.wantDirect {
+			t.Errorf("%s: direct %v, err %v", tt.list, gotDirect, err)
 		}
 	}
 	off, _ := Parse("off")

@@ -29,6 +29,10 @@ type Fetcher struct {
 	// Logger receives a line when the checksum databases the chain proxies
 	// are found. Default slog.Default().
 	Logger *slog.Logger
+	// Direct answers what the walk of the chain passes on to its final
+	// "direct" entry (version control: a *VCS). Nil with a chain that ends
+	// in direct is an error at the first such request.
+	Direct Source
 
 	sumdbOnce sync.Once
 	sumdb     *sumdbFinder
@@ -177,7 +181,7 @@ func (f *Fetcher) fetchPath(ctx context.Context, kind proto.Kind, path, version 
 	if err != nil {
 		return nil, err
 	}
-	return f.fetch(ctx, f.Chain.Upstreams, p)
+	return f.walk(ctx, kind, path, version, p)
 }
 
 // SumDB implements Source: the database is read from the first upstream of
@@ -191,7 +195,7 @@ func (f *Fetcher) SumDB(ctx context.Context, name, path string) (*Body, error) {
 	if path == "supported" {
 		return &Body{ReadCloser: io.NopCloser(eofReader{}), Size: 0, Origin: up.String()}, nil
 	}
-	return f.fetch(ctx, []Upstream{up}, "sumdb/"+name+"/"+path)
+	return f.fetch(ctx, []Upstream{up}, up.sumdbRel(name, path))
 }
 
 type eofReader struct{}
@@ -268,6 +272,11 @@ func (f *Fetcher) findSumDB(ctx context.Context, name string) sumdbState {
 	}
 	ups := f.Chain.Upstreams
 	for i := range ups {
+		if ups[i].Direct {
+			// As the go command does: past the proxies, the database itself.
+			s.up = directSumDB(name)
+			break
+		}
 		resp, _, err := f.getFrom(ctx, ups[i:i+1], "sumdb/"+name+"/supported")
 		if err == nil {
 			resp.Body.Close()

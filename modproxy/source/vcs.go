@@ -551,32 +551,46 @@ func (v *VCS) run(ctx context.Context, path string, args ...string) ([]byte, err
 	v.runs.Add(1)
 	err := cmd.Run()
 	ms := time.Since(start).Milliseconds()
-	if ctx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("go %s: no answer within %v: %w", strings.Join(args, " "), timeout, context.DeadlineExceeded)
-	} else if err != nil {
-		msg := redact(strings.TrimSpace(stderr.String()))
+	// The go command reports a failed module in its JSON (-json, -e), and
+	// other failures on standard error.
+	var msg string
+	if err != nil || bytes.Contains(stdout.Bytes(), []byte(`"Error"`)) {
+		msg = jsonError(stdout.Bytes())
 		if msg == "" {
+			msg = strings.TrimSpace(stderr.String())
+		}
+		if msg == "" && err != nil {
 			msg = err.Error()
 		}
+		msg = redact(msg)
+	}
+	timedOut := ctx.Err() == context.DeadlineExceeded
+	switch {
+	case timedOut:
+		err = fmt.Errorf("go %s: no answer within %v: %w", strings.Join(args, " "), timeout, context.DeadlineExceeded)
+	case err != nil:
 		err = errors.New(msg)
 	}
-	var cls error
-	if err != nil {
-		cls = classify(path, err.Error())
-	}
 	// Not found is an answer, not a failure of the host.
-	failed = err != nil && !errors.Is(cls, ErrNotFound)
-	if err == nil && bytes.Contains(stdout.Bytes(), []byte(`"Error"`)) {
-		var e struct {
-			Error any
-		}
-		if json.Unmarshal(stdout.Bytes(), &e) == nil && e.Error != nil {
-			msg, _ := json.Marshal(e.Error)
-			failed = !errors.Is(classify(path, string(msg)), ErrNotFound)
-		}
-	}
+	failed = timedOut || (msg != "" && !errors.Is(classify(path, msg), ErrNotFound))
 	v.logger().Info("version control", "host", host, "cmd", "go "+args[0]+" "+args[1], "arg", args[len(args)-1], "ok", !failed, "ms", ms)
 	return stdout.Bytes(), err
+}
+
+// jsonError returns the Error of the go command's JSON output (a string
+// for go mod download, {"Err": ...} for go list -e), or "".
+func jsonError(out []byte) string {
+	var e struct{ Error json.RawMessage }
+	if json.Unmarshal(out, &e) != nil || len(e.Error) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(e.Error, &s) == nil {
+		return s
+	}
+	var o struct{ Err string }
+	json.Unmarshal(e.Error, &o)
+	return o.Err
 }
 
 func (v *VCS) host(name string) *vcsHost {
