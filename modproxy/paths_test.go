@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testmod"
 )
 
 // TestRawDotPaths: request lines with "..", "." or empty elements, sent
@@ -61,3 +65,57 @@ func TestRawDotPaths(t *testing.T) {
 	}
 }
 
+// TestPrefixProbesRefusedRemembered: the go command asks for the list and
+// @latest of every prefix of a package path. An upstream that refuses one
+// with a 4xx says it is no module, as a 404 does: berth answers 404,
+// remembers it for NegativeTTL like a 404 (no second upstream request), and
+// logs it at debug, with the upstream's URL. A 429 is a failure, not a
+// refusal: it is not remembered.
+func TestPrefixProbesRefusedRemembered(t *testing.T) {
+	up := testmod.NewUpstream(t, testModules())
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		switch r.URL.Path {
+		case "/example.test/@v/list", "/example.test/@latest":
+			http.Error(w, "not a module path", http.StatusForbidden)
+		case "/example.test/busy/@v/list":
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case "/example.test/gone/@v/list":
+			http.Error(w, "gone", http.StatusGone)
+		default:
+			return false
+		}
+		return true
+	})
+	logs := &syncBuffer{}
+	px := startProxy(t, up.URL(), t.TempDir(), func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.NegativeTTL = time.Hour
+	})
+	for _, p := range []string{"/example.test/@v/list", "/example.test/@latest", "/example.test/gone/@v/list", "/example.test/busy/@v/list"} {
+		for range 3 {
+			if resp, body := get(t, "GET", px.URL+p); resp.StatusCode != 404 {
+				t.Errorf("GET %s: %d %q; want 404", p, resp.StatusCode, body)
+			}
+		}
+	}
+	for _, p := range []string{"/example.test/@v/list", "/example.test/@latest", "/example.test/gone/@v/list"} {
+		if n := up.Count(p); n != 1 {
+			t.Errorf("upstream asked for %s %d times; want 1", p, n)
+		}
+	}
+	if n := up.Count("/example.test/busy/@v/list"); n < 3 {
+		t.Errorf("upstream asked for a list it answered 429 %d times for 3 requests: a 429 was remembered", n)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		refusedProbe := strings.Contains(line, "path=example.test/@") || strings.Contains(line, "path=example.test/gone/")
+		switch {
+		case refusedProbe && !strings.Contains(line, "level=DEBUG"):
+			t.Errorf("a refused probe logged above debug: %s", line)
+		case refusedProbe && !strings.Contains(line, "upstream="+up.URL()):
+			t.Errorf("a refused probe's line does not name the upstream: %s", line)
+		}
+	}
+	if !strings.Contains(logs.String(), "path=example.test/busy/@v/list") || !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("a 429 was not logged as a failure:\n%s", logs.String())
+	}
+}

@@ -80,6 +80,9 @@ func (c *Cache) fetch(fl *flight, r proto.Request) {
 	}
 	var origin string
 	written, w, err := c.fetchInto(ctx, fl, r, &origin)
+	if origin == "" {
+		origin = originOf(err)
+	}
 	err = asNotFound(err)
 	if err == nil && r.Kind == proto.KindSumDB {
 		c.markSupported(ctx, r.SumDB)
@@ -320,6 +323,16 @@ func (c *Cache) fetchSmall(r proto.Request) ([]byte, error) {
 		defer c.m.inflight.Dec()
 		ep := r.Kind.String()
 		body, origin, err := c.readSmall(ctx, r)
+		if origin == "" {
+			origin = originOf(err)
+		}
+		probe := r.Kind == proto.KindList || r.Kind == proto.KindLatest
+		if probe && refused(err) {
+			// The go command asks for the list (and @latest) of every prefix
+			// of a package path; an upstream that refuses one says it is no
+			// module, as a 404 does.
+			err = &NotFoundError{Reason: fmt.Sprintf("the upstream refused %s: %v", path, err)}
+		}
 		err = asNotFound(err)
 		result := "ok"
 		switch {
@@ -332,15 +345,45 @@ func (c *Cache) fetchSmall(r proto.Request) ([]byte, error) {
 		c.m.upstream.WithLabelValues(ep, result).Inc()
 		c.m.fetchDurations.WithLabelValues(ep).Observe(time.Since(start).Seconds())
 		attrs := []any{"path", path, "upstream", origin, "result", result, "bytes", len(body), "ms", time.Since(start).Milliseconds()}
-		if result == "error" {
+		switch {
+		case result == "error":
 			c.log.Warn("upstream fetch failed", append(attrs, "err", err)...)
-		} else {
+		case result == "not_found" && probe:
+			// Mostly the go command's path-prefix probes: not worth a line
+			// at info each.
+			c.log.Debug("upstream fetch", append(attrs, "err", err)...)
+		default:
 			c.log.Info("upstream fetch", attrs...)
 		}
 		return body, err
 	})
 	b, _ := v.([]byte)
 	return b, err
+}
+
+// refused reports whether err is an upstream's refusal of the path it was
+// asked (a 4xx answer): not one that asks for credentials (401, 407), nor
+// one that says "later" (408, 429), which are failures and not remembered.
+func refused(err error) bool {
+	var se *source.StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Status {
+	case 401, 407, 408, 429:
+		return false
+	}
+	return se.Status >= 400 && se.Status < 500
+}
+
+// originOf returns the upstream URL of a source's status error, for logs of
+// fetches that got no body, or "".
+func originOf(err error) string {
+	var se *source.StatusError
+	if errors.As(err, &se) {
+		return se.URL
+	}
+	return ""
 }
 
 func (c *Cache) readSmall(ctx context.Context, r proto.Request) ([]byte, string, error) {
