@@ -164,7 +164,11 @@ func TestProxyAuthEndToEnd(t *testing.T) {
 	}
 
 	goEnv := func(token string) []string {
+		// Telemetry off: else a child of the go command writes under home
+		// after it exits, racing with the removal of the test's directories.
 		home := t.TempDir()
+		os.MkdirAll(filepath.Join(home, ".config", "go", "telemetry"), 0o755)
+		os.WriteFile(filepath.Join(home, ".config", "go", "telemetry", "mode"), []byte("off\n"), 0o644)
 		gocache, _ := exec.Command("go", "env", "GOCACHE").Output()
 		return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GOPATH=" + filepath.Join(home, "gopath"),
 			"GOMODCACHE=" + filepath.Join(home, "modcache"), "GOCACHE=" + strings.TrimSpace(string(gocache)),

@@ -146,7 +146,7 @@ func newGoEnv(t *testing.T, ap *authProxy, goproxy string, extra ...string) *goE
 		t.Fatalf("the go command is required for this test: %v", err)
 	}
 	gocache, _ := exec.Command("go", "env", "GOCACHE").Output()
-	home := t.TempDir()
+	home := noTelemetryHome(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,
@@ -189,6 +189,23 @@ func (g *goEnv) download(mods ...string) (string, error) {
 		<-done
 		return out.String(), errors.New("timed out")
 	}
+}
+
+// noTelemetryHome returns a new home directory whose go telemetry mode is
+// off: otherwise the go command leaves a child process writing counters under
+// it after it exits, and removing the directory at the end of the test races
+// with it.
+func noTelemetryHome(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	dir := filepath.Join(home, ".config", "go", "telemetry")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mode"), []byte("off\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return home
 }
 
 func (g *goEnv) mustDownload(mods ...string) {
