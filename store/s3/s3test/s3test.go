@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -104,7 +103,7 @@ func Start(ctx context.Context, kind Kind, dir string) (*Server, error) {
 		}
 		s.out.Reset()
 		cmd.Stdout, cmd.Stderr = &lockedWriter{w: s.out}, &lockedWriter{w: s.out}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("starting %s: %w", bin, err)
 		}
@@ -160,7 +159,7 @@ func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-s.done:
 	case <-time.After(5 * time.Second):
