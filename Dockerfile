@@ -17,6 +17,11 @@
 #
 # Build through a module proxy (berth itself, for example) with
 #   docker build --build-arg GOPROXY=http://<berth-host>:3000 -t berth .
+#
+# No registry reachable (the golang image cannot be pulled)? scripts/image.sh
+# builds the same image with no base image: the static binary built on this
+# host, copied with the host's CA bundle into Dockerfile.scratch, which is
+# this file's final stage reading from the build context.
 
 ARG GO_VERSION=1.26
 

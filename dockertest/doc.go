@@ -1,6 +1,7 @@
 // Package dockertest proves berth in real Docker containers: the berth image
-// (the final stage of the repository's Dockerfile, rebuilt FROM scratch from a
-// host-built static binary, so nothing is pulled); the doctor naming the fault
+// (built by scripts/image.sh as the README says, FROM scratch from a
+// host-built static binary, so nothing is pulled; Dockerfile.scratch is
+// checked to be the Dockerfile's final stage); the doctor naming the fault
 // first on real Docker networks (default bridge by address and by name,
 // user-defined network, --network none, --dns at a nameserver that drops port
 // 53, an image without CA certificates, HTTPS_PROXY at a stopped proxy, a

@@ -187,11 +187,18 @@ func labels() []string {
 }
 
 // The users' Dockerfile is at the repository root. The tests cannot build it
-// (its build stage is a golang image, and nothing can be pulled here), so they
-// build its final stage as written, with each "COPY --from=build SRC DST"
-// taken from a context that holds what the build stage produces: the static
-// berth binary built on this host, passwd and group files, the CA bundle.
-const dockerfilePath = "../Dockerfile"
+// (its build stage is a golang image, and nothing can be pulled here). The
+// berth image is built the way the README tells users without a registry to
+// build it: scripts/image.sh, which builds the static binary on this host and
+// Dockerfile.scratch (the Dockerfile's final stage, copying from the build
+// context) over it. The image without a CA bundle is the Dockerfile's final
+// stage as written, with each "COPY --from=build SRC DST" taken from a
+// context that holds what the build stage produces.
+const (
+	dockerfilePath = "../Dockerfile"
+	scratchPath    = "../Dockerfile.scratch"
+	imageScript    = "../scripts/image.sh"
+)
 
 // finalStage returns the final stage of the Dockerfile with COPY --from=build
 // rewritten to copy from the build context (SRC's leading slash removed).
@@ -258,10 +265,6 @@ func buildImages(tmp string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %v", dockerfilePath, err)
 	}
-	ca, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
-	if err != nil {
-		return fmt.Errorf("the berth image needs the host's CA bundle: %v", err)
-	}
 	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
 	group := "root:x:0:\nnonroot:x:65532:\n"
 
@@ -270,16 +273,13 @@ func buildImages(tmp string) error {
 	imgGo = "berth-test-" + runID + "-go:test"
 	imgNXDNS = "berth-test-" + runID + "-nxdns:test"
 
-	// berth: the Dockerfile's final stage over a context laid out like the
-	// build stage's output (/rootfs, /store-skel).
-	berthCtx := func(dir string, withCA bool) error {
+	// berth without a CA bundle: the Dockerfile's final stage over a context
+	// laid out like the build stage's output (/rootfs, /store-skel).
+	noCertsCtx := func(dir string) error {
 		files := map[string][]byte{
 			"rootfs/etc/passwd": []byte(passwd),
 			"rootfs/etc/group":  []byte(group),
 			"Dockerfile":        []byte(stage),
-		}
-		if withCA {
-			files["rootfs/etc/ssl/certs/ca-certificates.crt"] = ca
 		}
 		if err := writeFiles(dir, files); err != nil {
 			return err
@@ -317,18 +317,26 @@ func buildImages(tmp string) error {
 		return nil
 	}
 	jobs := []struct {
-		img  string
-		prep func(string) error
+		img   string
+		prep  func(string) error
+		build func() error // instead of docker build of prep's directory
 	}{
-		{imgBerth, func(d string) error { return berthCtx(d, true) }},
-		{imgNoCerts, func(d string) error { return berthCtx(d, false) }},
-		{imgGo, goCtx},
+		{imgBerth, nil, func() error {
+			// Exactly what the README says to run, with the suite's tag and labels.
+			cmd := exec.CommandContext(ctx, imageScript, append([]string{"-q", "--rm", "--force-rm", "-t", imgBerth}, labels()...)...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v\n%s", imageScript, err, out)
+			}
+			return nil
+		}},
+		{imgNoCerts, noCertsCtx, nil},
+		{imgGo, goCtx, nil},
 		{imgNXDNS, func(d string) error {
 			if err := writeFiles(d, map[string][]byte{"Dockerfile": []byte("FROM scratch\nCOPY nxdns /nxdns\nENTRYPOINT [\"/nxdns\"]\n")}); err != nil {
 				return err
 			}
 			return copyFile(nxdnsBin, filepath.Join(d, "nxdns"), 0o755)
-		}},
+		}, nil},
 	}
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
@@ -336,6 +344,10 @@ func buildImages(tmp string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if j.build != nil {
+				errs[i] = j.build()
+				return
+			}
 			dir := filepath.Join(tmp, fmt.Sprintf("ctx%d", i))
 			if err := j.prep(dir); err != nil {
 				errs[i] = err
