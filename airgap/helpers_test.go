@@ -106,6 +106,7 @@ func newGoEnv(t *testing.T, proxy, gosumdb, gosum string) *goEnv {
 		"GOFLAGS=-modcacherw",
 		"GONOSUMDB=", "GOPRIVATE=", "GONOPROXY=", "GOINSECURE=",
 		"GOTOOLCHAIN=local",
+		"GOTELEMETRY=off", // its child writes under HOME after go exits: TempDir cleanup would race it
 		"CGO_ENABLED=0",
 	}
 	dir := filepath.Join(home, "main")

@@ -121,6 +121,7 @@ func newGoEnv(t *testing.T, proxyURL, gosumdb string) *goEnv {
 		"GOFLAGS=-modcacherw",
 		"GONOSUMDB=", "GONOSUMCHECK=", "GOPRIVATE=", "GONOPROXY=", "GOINSECURE=",
 		"GOTOOLCHAIN=local",
+		"GOTELEMETRY=off", // its child writes under HOME after go exits: TempDir cleanup would race it
 		"CGO_ENABLED=0",
 	}
 	dir := filepath.Join(home, "main")

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,6 +130,9 @@ type Cache struct {
 	supported sync.Map           // sumdb names whose "supported" marker is stored
 
 	verifier *sumdb.Verifier // nil: no checksum verification
+	// wholeZipHashes counts zips hashed after they were whole, because they
+	// could not be hashed as they arrived (sumdb.ErrNotStreamable).
+	wholeZipHashes atomic.Int64
 	fetchSem chan struct{}   // bounds concurrent fetches
 	evict    *evictor        // nil: no size limit
 	ahead    *lookahead      // nil: no look-ahead lookups

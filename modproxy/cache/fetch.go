@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/modproxy/proto"
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/sumdb"
 )
 
 // smallBody is the largest body (other than a zip) read and verified in memory.
@@ -193,7 +194,7 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 			return int64(n), nil, reject("truncated", "%s from %s: got %d bytes, the source said %d: %v", r.UpstreamPath(), up, n, body.Size, rerr)
 		}
 		release()
-		if err := c.verify(ctx, r, buf, "", body.Revision); err != nil {
+		if err := c.verify(ctx, r, buf, "", "", body.Revision); err != nil {
 			return int64(n), nil, err
 		}
 		fl.startMem(buf, time.Now())
@@ -214,6 +215,10 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 	// From here the flight owns w: its last reference closes it, which
 	// discards it unless committed, so a reader never meets a closed writer.
 	fl.start(w, body.Size)
+	var zipSum <-chan zipHash
+	if r.Kind == proto.KindZip && c.Checked(r.Module) {
+		zipSum = c.hashAsItArrives(ctx, fl)
+	}
 
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
@@ -241,6 +246,7 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 	if body.Size >= 0 && written != body.Size {
 		return written, nil, reject("truncated", "%s from %s: got %d bytes, the source said %d", r.UpstreamPath(), up, written, body.Size)
 	}
+	fl.finishWrite()
 	release()
 	var small []byte
 	zipFile := ""
@@ -256,15 +262,44 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 			return written, nil, &StoreError{Op: "reading back " + r.Key, Err: err}
 		}
 	}
-	if err := c.verify(ctx, r, small, zipFile, body.Revision); err != nil {
+	sum := ""
+	if zipSum != nil {
+		// Hashed while the bytes arrived: ready now, or nearly.
+		if h := <-zipSum; h.err == nil {
+			sum = h.sum
+		}
+	}
+	if err := c.verify(ctx, r, small, zipFile, sum, body.Revision); err != nil {
 		return written, nil, err
 	}
 	return written, w, nil
 }
 
+type zipHash struct {
+	sum string
+	err error
+}
+
+// hashAsItArrives hashes a zip's body (its h1:, what the checksum database
+// records) as the flight writes it, in a goroutine the cache waits for, so
+// that the hash is ready when the last byte is. The answer is an error when
+// the zip cannot be hashed in order (sumdb.ErrNotStreamable: the caller then
+// hashes the whole file) or the fetch failed first.
+func (c *Cache) hashAsItArrives(ctx context.Context, fl *flight) <-chan zipHash {
+	out := make(chan zipHash, 1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		sum, err := sumdb.HashZipStream(&rawReader{ctx: ctx, fl: fl})
+		out <- zipHash{sum, err}
+	}()
+	return out
+}
+
 // verify checks a whole body before it is committed: body holds it for .info
-// and .mod, zipFile names the local file of a .zip.
-func (c *Cache) verify(ctx context.Context, r proto.Request, body []byte, zipFile string, rev *source.Revision) error {
+// and .mod, zipFile names the local file of a .zip, and zipSum is its h1:
+// hash when it was computed as the zip arrived ("": hash the file now).
+func (c *Cache) verify(ctx context.Context, r proto.Request, body []byte, zipFile, zipSum string, rev *source.Revision) error {
 	switch r.Kind {
 	case proto.KindInfo:
 		var info struct{ Version string }
@@ -288,7 +323,14 @@ func (c *Cache) verify(ctx context.Context, r proto.Request, body []byte, zipFil
 			return reject("bad_zip", "%s: upstream zip is not a valid module zip: %v", r.UpstreamPath(), err)
 		}
 		if c.Checked(r.Module) {
-			if err := c.verifier.VerifyZip(ctx, r.Module, r.Version, zipFile); err != nil {
+			var err error
+			if zipSum != "" {
+				err = c.verifier.VerifyZipHash(ctx, r.Module, r.Version, zipSum)
+			} else {
+				c.wholeZipHashes.Add(1)
+				err = c.verifier.VerifyZip(ctx, r.Module, r.Version, zipFile)
+			}
+			if err != nil {
 				return sumReject(err)
 			}
 		}
