@@ -133,9 +133,9 @@ type Cache struct {
 	// wholeZipHashes counts zips hashed after they were whole, because they
 	// could not be hashed as they arrived (sumdb.ErrNotStreamable).
 	wholeZipHashes atomic.Int64
-	fetchSem chan struct{}   // bounds concurrent fetches
-	evict    *evictor        // nil: no size limit
-	ahead    *lookahead      // nil: no look-ahead lookups
+	fetchSem       chan struct{} // bounds concurrent fetches
+	evict          *evictor      // nil: no size limit
+	ahead          *lookahead    // nil: no look-ahead lookups
 }
 
 // New returns a Cache for cfg and starts its background work (the checksum
