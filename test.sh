@@ -64,6 +64,32 @@ done
 export BERTH_MINIO="$s3bin/minio" BERTH_VERSITYGW="$s3bin/versitygw"
 # --- end of the S3 servers block -------------------------------------------
 
+# --- wine: the doctor's Windows runs in the fault lab (issue 13) ------------
+# berth.exe runs under Debian's wine64 inside the lab's namespaces
+# (internal/lab TestWineLab). Go 1.24+ needs bcryptprimitives.dll's ProcessPrng,
+# which wine 8.0 lacks: the stub in internal/winstub is built with mingw into
+# the CI cache and found through BERTH_WINE_STUB. Without wine (not root, no
+# apt-get) TestWineLab skips and says why.
+winedir="${BERTH_CI_CACHE:-$HOME/.cache/berth-ci}/wine"
+if { [ ! -x /usr/lib/wine/wine64 ] || ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; } \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing wine64 and gcc-mingw-w64-x86-64 (the doctor's Windows runs)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wine64 gcc-mingw-w64-x86-64 >/dev/null; } \
+    || echo "== note: wine64/mingw could not be installed: the wine runs will skip"
+fi
+if command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
+  mkdir -p "$winedir"
+  if [ ! -f "$winedir/bcryptprimitives.dll" ] || [ internal/winstub/bcryptprimitives.c -nt "$winedir/bcryptprimitives.dll" ]; then
+    echo "== building the stub bcryptprimitives.dll into $winedir"
+    x86_64-w64-mingw32-gcc -shared -O2 -o "$winedir/bcryptprimitives.dll" \
+      internal/winstub/bcryptprimitives.c internal/winstub/bcryptprimitives.def -ladvapi32
+  fi
+  export BERTH_WINE_STUB="$winedir/bcryptprimitives.dll"
+else
+  echo "== note: no x86_64-w64-mingw32-gcc: the doctor's wine runs (TestWineLab) will skip"
+fi
+# --- end of the wine block ---------------------------------------------------
+
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
