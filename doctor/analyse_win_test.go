@@ -86,6 +86,12 @@ var windowsCases = []analyseCase{
 				t.Errorf("want Git for Windows in the fix: %q", f.Fix)
 			}
 		}},
+	{name: "windows-udp-unsupported-under-wine", targets: []string{webURL}, facts: windowsFacts,
+		probes: []Probe{dnsErr(webURL, ns1, webHost, kUnknown, "dial udp "+ns1+": wsaioctl: winapi error #10045"),
+			resolveFail(webURL, webHost, kDNSTimeout, "dial udp "+ns1+": wsaioctl: winapi error #10045"),
+			nativeFail(webURL, webHost, kDNSTimeout, "i/o timeout")},
+		want:    []string{"dns.server-unreachable/error"},
+		summary: map[string]string{"dns.server-unreachable": "fail before they are sent"}},
 	{name: "windows-port-refused", targets: []string{webURL}, facts: windowsFacts,
 		probes: join(webUpTo("dns"), []Probe{nativeOK(webURL, webHost), tcpFail(webURL, webAddr, kRefused, "connectex: No connection could be made because the target machine actively refused it.")}),
 		want:   []string{"tcp.refused/error"},

@@ -127,6 +127,7 @@ var catalog = []spec{
 		summaries: []string{
 			"nameserver <servers> does not answer",
 			"nameserver <servers> is unreachable (<error>)",
+			"queries to nameserver <servers> fail before they are sent (<error>)",
 			"no nameserver answers (<servers>)",
 			"lookup of <host> failed: <error>",
 		},
@@ -141,7 +142,7 @@ var catalog = []spec{
 	{id: idDNSServerPortClosed, layer: layerDNSServer, severities: []Severity{SevError, SevWarn},
 		meaning:   "a nameserver's host refuses port 53 at once (ICMP port unreachable, TCP reset): no DNS server runs there; warn when another server answers",
 		summaries: []string{"nameserver <servers> refuses DNS on port 53 (connection refused: no DNS server runs there)"},
-		cause:     "The nameserver's host is up and answers DNS queries with an ICMP port unreachable: nothing listens on port 53 there (the DNS service is stopped, or the address is a gateway or host that is not a resolver). Go's resolver reports it at once as \"connection refused\" and tries the next server.",
+		cause:     "The nameserver's host is up and answers DNS queries with an ICMP port unreachable: nothing listens on port 53 there (the DNS service is stopped, or the address is a gateway or host that is not a resolver). On Linux Go's resolver reports it at once as \"connection refused\" and tries the next server.",
 		fix: []string{
 			"Docker: --dns <IP of a running resolver>, or \"dns\" in /etc/docker/daemon.json; a host-side resolver on 127.0.0.53 is not reachable from the container",
 			"Kubernetes: check that CoreDNS pods are Running and the kube-dns Service has endpoints (kubectl -n kube-system get endpoints kube-dns)",

@@ -605,6 +605,10 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 			ok = append(ok, p)
 		case p.Cause == kRefused:
 			closed = append(closed, p)
+		case !answered(p) && p.Cause != kDNSRefused && p.Cause != kDNSServfail && p.Cause != kDNSNotFound:
+			// No response at all: whatever the error, it is not an
+			// answer about the name.
+			dead = append(dead, p)
 		case p.Cause == kDNSTimeout || p.Cause == kTimeout || p.Cause == kRefused || p.Cause == kHostUnreach || p.Cause == kNetUnreach || p.Cause == kCanceled:
 			dead = append(dead, p)
 		case p.Cause == kDNSRefused:
@@ -672,7 +676,7 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 		// at once as "connection refused".
 		lines := a.resolvLines(servers(closed))
 		f := a.add(idDNSServerPortClosed, Finding{Severity: sev, key: servers(closed), Targets: targets,
-			Cause:    loopbackDNSCause(servers(closed), ""),
+			Cause:    loopbackDNSCause(servers(closed), a.portClosedCause()),
 			Summary:  fmt.Sprintf("nameserver %s refuses DNS on port 53 (connection refused: no DNS server runs there)", servers(closed)),
 			Evidence: append(append(ev(append(append([]Probe(nil), closed...), ok...)), lines...), dockerTrailer(rc)...),
 			Fix: append([]string{
@@ -694,9 +698,19 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 				unreach = false
 			}
 		}
-		if unreach {
+		local := true
+		for _, p := range dead {
+			if p.Cause != kUnknown {
+				local = false
+			}
+		}
+		switch {
+		case unreach:
 			s = fmt.Sprintf("nameserver %s is unreachable (%s)", servers(dead), causeWords(dead[0].Cause))
 			cause = "The network answered at once that the nameserver's address cannot be reached (an ICMP host unreachable or no route): the address is wrong or stale, or a REJECT rule is in the way."
+		case local:
+			s = fmt.Sprintf("queries to nameserver %s fail before they are sent (%s)", servers(dead), dead[0].Error)
+			cause = "The query could not be sent: the local socket call failed, so this is the system's network stack or its sandbox, not the network."
 		}
 		lines := a.resolvLines(servers(dead))
 		f := a.add(idDNSServerUnreachable, Finding{Severity: sev, key: servers(dead), Targets: targets,
@@ -813,6 +827,16 @@ func (a *analysis) nameConfig(t Target, f *Finding, ps []Probe) {
 		f.Fix = append([]string{fix}, f.Fix...)
 	}
 	f.Evidence = appendUniq(f.Evidence, conf)
+}
+
+// portClosedCause is dns.server-port-closed's cause on this OS: Go on
+// Windows turns UDP port-unreachable reports off (SIO_UDP_CONNRESET,
+// net/fd_windows.go), so there Go's own resolver waits instead.
+func (a *analysis) portClosedCause() string {
+	if a.r.Facts.OS != "windows" {
+		return ""
+	}
+	return "The nameserver's host answers port 53 with a refusal (ICMP port unreachable, or a reset over TCP): no DNS server runs there. Go on Windows switches UDP port-unreachable reports off, so a program using Go's resolver (netdns=go) waits out its timeout, and the native resolver's DNS Client tries its other servers."
 }
 
 // loopbackDNSCause explains a nameserver on the container's loopback, or

@@ -86,7 +86,7 @@ type prober struct {
 	closed map[string]error
 	// inflight are the Go resolver's open connections per nameserver, cut
 	// short when the server is found closed.
-	inflight map[string]map[*recConn]bool
+	inflight map[string]map[net.Conn]bool
 
 	sumdbTarget *Target
 	proxies     int // GOPROXY entries probed
@@ -130,18 +130,20 @@ func (p *prober) markClosed(server string, err error) {
 	}
 	p.closed[server] = err
 	for c := range p.inflight[server] {
-		_ = c.Conn.SetDeadline(time.Now())
+		_ = c.SetDeadline(time.Now())
 	}
 }
 
-func (p *prober) track(server string, c *recConn, on bool) {
+// track registers (on) or forgets a connection to a nameserver, so that
+// markClosed can cut it short.
+func (p *prober) track(server string, c net.Conn, on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.inflight == nil {
-		p.inflight = map[string]map[*recConn]bool{}
+		p.inflight = map[string]map[net.Conn]bool{}
 	}
 	if p.inflight[server] == nil {
-		p.inflight[server] = map[*recConn]bool{}
+		p.inflight[server] = map[net.Conn]bool{}
 	}
 	if on {
 		p.inflight[server][c] = true
@@ -278,11 +280,14 @@ func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, na
 		if hasOpt(p.facts.ResolvConf.Options, "use-vc", "usevc", "tcp") {
 			c.Net, pr.Transport = "tcp", "tcp"
 		}
-		r, _, err := c.ExchangeContext(qctx, m, server)
+		r, err := p.exchange(qctx, c, m, server)
+		if c.Net == "tcp" && pr.Transport == "udp" {
+			pr.Transport = "tcp (udp failed)"
+		}
 		if err == nil && r != nil && r.Truncated {
 			pr.Transport = "udp+tcp"
 			c.Net = "tcp"
-			r, _, err = c.ExchangeContext(qctx, m, server)
+			r, err = p.exchange(qctx, c, m, server)
 		}
 		cancel()
 		try := NameTry{Name: name, Type: "A", MS: ms(time.Since(t0))}
@@ -337,6 +342,59 @@ func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, na
 	pr.Error = "no name in the search list resolved"
 }
 
+// exchange sends m to server on a connection markClosed can cut short:
+// when another query finds the server's port closed, this one ends with
+// that error instead of waiting for an ICMP error the kernel rate-limited.
+func (p *prober) exchange(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+	if err := p.closedErr(server); err != nil {
+		return nil, err
+	}
+	co, err := c.DialContext(ctx, server)
+	if err != nil && c.Net == "udp" && classify(err) == kUnknown {
+		// The system cannot send UDP here (wine lacks the ioctl Go's
+		// Windows UDP sockets need): ask over TCP, as a resolver may.
+		c.Net = "tcp"
+		co, err = c.DialContext(ctx, server)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.track(server, co.Conn, true)
+	defer func() { p.track(server, co.Conn, false); co.Close() }()
+	r, _, err := c.ExchangeWithConnContext(ctx, m, co)
+	if err != nil && !fastClass(classify(err)) {
+		if ce := p.closedErr(server); ce != nil {
+			return nil, ce
+		}
+	}
+	return r, err
+}
+
+// goResolver is Go's own resolver (PreferGo) as the probes use it: queries
+// to a nameserver found closed fail at once with its error.
+func (p *prober) goResolver() *net.Resolver {
+	d := &net.Dialer{}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if err := p.closedErr(addr); err != nil {
+			return nil, err
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			if fastClass(classify(err)) {
+				p.markClosed(addr, err)
+			}
+			return nil, err
+		}
+		rc := &recConn{Conn: c, rec: &dnsRecorder{}, stream: true, start: time.Now(), p: p, server: addr}
+		p.track(addr, c, true)
+		if pc, ok := c.(net.PacketConn); ok {
+			rc.stream = false
+			return &recPacketConn{recConn: rc, pc: pc}, nil
+		}
+		return rc, nil
+	}}
+}
+
 // bareQuery asks for the name as given after a search-list name answered,
 // to tell a legitimate short name from a suffix that hijacked a real name.
 func (p *prober) bareQuery(ctx context.Context, pr *Probe, c *dns.Client, server, bare string, per time.Duration) {
@@ -347,7 +405,7 @@ func (p *prober) bareQuery(ctx context.Context, pr *Probe, c *dns.Client, server
 	qctx, cancel := context.WithTimeout(ctx, per)
 	defer cancel()
 	t0 := time.Now()
-	r, _, err := c.ExchangeContext(qctx, m, server)
+	r, err := p.exchange(qctx, c, m, server)
 	try := &NameTry{Name: bare, Type: "A", MS: ms(time.Since(t0)), Rcode: rcodeNoAnswer}
 	pr.Bare = try
 	if err != nil || r == nil {
@@ -397,7 +455,7 @@ func (p *prober) lookup(ctx context.Context, t Target, host string) ([]string, b
 				return nil, err
 			}
 			rc := &recConn{Conn: c, rec: rec, stream: true, start: start, p: p, server: addr}
-			p.track(addr, rc, true)
+			p.track(addr, rc.Conn, true)
 			if pc, ok := c.(net.PacketConn); ok {
 				// Go's resolver picks the datagram exchange only for a PacketConn.
 				rc.stream = false
@@ -523,7 +581,7 @@ func (c *recConn) Write(b []byte) (int, error) {
 }
 
 func (c *recConn) Close() error {
-	c.p.track(c.server, c, false)
+	c.p.track(c.server, c.Conn, false)
 	return c.Conn.Close()
 }
 
@@ -774,7 +832,13 @@ func certInfo(c *x509.Certificate) CertInfo {
 // httpClient is the client the app would have: the environment's proxy
 // rules, the resolver, the loaded roots.
 func (p *prober) httpClient() *http.Client {
-	d := &net.Dialer{Resolver: p.o.Resolver}
+	res := p.o.Resolver
+	if res == nil && runtime.GOOS != "windows" {
+		// Go's resolver, as a static Linux binary uses it; on Windows the
+		// app's default is the native one (net.DefaultResolver).
+		res = p.goResolver()
+	}
+	d := &net.Dialer{Resolver: res}
 	tr := &http.Transport{
 		Proxy: func(r *http.Request) (*url.URL, error) { return p.proxy(r.URL) },
 		// net/http reports a refused CONNECT only as the status text; a

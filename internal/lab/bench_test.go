@@ -13,7 +13,9 @@ import (
 //
 //   - a healthy run with 3 HTTPS targets (DNS, TCP, TLS, HTTP each): wall time;
 //   - runs where every probe hangs (nameserver and targets dropped) with 3, 10
-//     and 30 targets: wall time against --timeout.
+//     and 30 targets: wall time against --timeout;
+//   - runs where every failure is immediate (nameserver port closed, target
+//     ports reset) with 3, 10 and 30 targets: wall time, goal under 1 s.
 func TestBenchDoctor(t *testing.T) {
 	if os.Getenv("BERTH_BENCH") == "" {
 		t.Skip("set BERTH_BENCH=1 to run the doctor benchmark (bench/doctor/run.sh)")
@@ -74,6 +76,41 @@ func TestBenchDoctor(t *testing.T) {
 		fmt.Printf("BENCH all probes hang, %2d targets, --timeout %v: median %v, max %v (over by %v; goal <= +0.5s)\n", n, timeout, med, worst, worst-timeout)
 		if worst > timeout+500*time.Millisecond {
 			t.Errorf("%d hanging targets took %v with --timeout %v", n, worst, timeout)
+		}
+	}
+
+	benchImmediate(t, env)
+}
+
+// benchImmediate: every failure is immediate (a nameserver host with
+// nothing on port 53, target ports that reset): the run must end in well
+// under a second, whatever the deadline.
+func benchImmediate(t *testing.T, env []string) {
+	p := NewPair(t, true)
+	p.EtcFile("resolv.conf", "nameserver "+AltIP+"\n")
+	p.EtcFile("hosts", "127.0.0.1 localhost\n")
+	const timeout = 5 * time.Second
+	for _, n := range []int{3, 10, 30} {
+		var ts []string
+		for i := 0; i < n; i++ {
+			if i%2 == 0 {
+				ts = append(ts, fmt.Sprintf("https://host%d.example.test/", i))
+			} else {
+				ts = append(ts, fmt.Sprintf("https://%s:%d/", ServerIP, 8000+i))
+			}
+		}
+		var ws []time.Duration
+		for i := 0; i < 3; i++ {
+			r := p.RunDoctor(berthBin, env, append([]string{"--json", "--timeout", timeout.String()}, ts...))
+			if r.Code != 1 {
+				t.Fatalf("immediate-failure run exit %d: %s", r.Code, r.Stderr)
+			}
+			ws = append(ws, r.Wall)
+		}
+		med, worst := stats(ws)
+		fmt.Printf("BENCH all failures immediate, %2d targets, --timeout %v: median %v, max %v (goal < 1s)\n", n, timeout, med, worst)
+		if worst >= time.Second {
+			t.Errorf("%d immediately failing targets took %v, goal < 1s", n, worst)
 		}
 	}
 }

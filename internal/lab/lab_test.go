@@ -22,6 +22,8 @@ var (
 		EmptyDir                               string
 		Web, Expired, Future, Wrong, Unknown   [2]string
 		Intercept, Goproxy, Sumdb, Padded, Any [2]string
+		ClientCA                               string // a CA for client certificates (mutual TLS)
+		Netrc, NetrcNoPort                     string // netrc files for proxy.example.test
 	}
 	labSkip string
 )
@@ -77,6 +79,22 @@ func makePKI(dir string) error {
 	}
 	pki.Bundle = filepath.Join(dir, "bundle.pem")
 	if err := os.WriteFile(pki.Bundle, root.PEM, 0o644); err != nil {
+		return err
+	}
+	clients, err := NewCA("Lab Clients CA", "Berth Lab")
+	if err != nil {
+		return err
+	}
+	pki.ClientCA = filepath.Join(dir, "clients.pem")
+	if err := os.WriteFile(pki.ClientCA, clients.PEM, 0o644); err != nil {
+		return err
+	}
+	pki.Netrc = filepath.Join(dir, "netrc")
+	if err := os.WriteFile(pki.Netrc, []byte("machine proxy.example.test login lab password secret\n"), 0o600); err != nil {
+		return err
+	}
+	pki.NetrcNoPort = filepath.Join(dir, "netrc-noport")
+	if err := os.WriteFile(pki.NetrcNoPort, []byte("machine proxy.example.test login lab password secret\n"), 0o600); err != nil {
 		return err
 	}
 	pki.EmptyDir = filepath.Join(dir, "empty")
@@ -202,14 +220,15 @@ func scenarios() []scenario {
 			check: func(t *testing.T, r *doctor.Report) { explains(t, r, "dns.server-unreachable", webURL) }},
 		{name: "second-nameserver-dead", want: "dns.server-unreachable", sev: doctor.SevWarn, resolv: "nameserver " + ServerIP + "\nnameserver " + DeadIP + "\n",
 			servers: Config{HTTPS: []HTTPConfig{web(pki.Web)}}, args: []string{webURL}},
-		{name: "docker-embedded-dns-absent", want: "dns.server-unreachable",
+		{name: "docker-embedded-dns-absent", want: "dns.server-port-closed",
 			resolv: "nameserver 127.0.0.11\nsearch example.test\noptions ndots:0\n\n# Based on host file: '/etc/resolv.conf' (internal resolver)\n# ExtServers: [host(192.168.65.7)]\n# Overrides: []\n# Option ndots from: internal\n",
 			args:   []string{webURL},
 			check: func(t *testing.T, r *doctor.Report) {
 				if len(r.Facts.ResolvConf.Docker) != 4 || r.Facts.ResolvConf.Ndots != 0 {
 					t.Errorf("docker trailer %v ndots %d", r.Facts.ResolvConf.Docker, r.Facts.ResolvConf.Ndots)
 				}
-				evidenceHas(t, r, "dns.server-unreachable", "ExtServers")
+				evidenceHas(t, r, "dns.server-port-closed", "ExtServers")
+				summaryHas(t, r, "dns.server-port-closed", "127.0.0.11:53")
 			}},
 		{name: "garbage-resolv-conf", want: "dns.no-nameserver", resolv: "\x00\xff\xfe nameserver\nnameserver dns.example.test\n" + strings.Repeat("options ", 5000) + "\n",
 			args: []string{webURL}},
@@ -300,7 +319,7 @@ func TestFaultLab(t *testing.T) {
 	if labSkip != "" {
 		t.Skip("fault lab skipped: " + labSkip)
 	}
-	for _, sc := range scenarios() {
+	for _, sc := range append(scenarios(), wave2Scenarios()...) {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			runScenario(t, sc)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,6 +58,18 @@ type HTTPConfig struct {
 	GoProxy bool `json:"goproxy,omitempty"`
 	// SumDB is "ok" (default), "404" (not proxied) or "502" (upstream down).
 	SumDB string `json:"sumdb,omitempty"`
+	// Page makes a GoProxy answer every path as something that is not the
+	// module protocol: "html" (200 with a sign-in page), "json" (200 with a
+	// JSON error document), "login" (302 to /login, a 200 HTML page).
+	Page string `json:"page,omitempty"`
+	// Auth is "user:password" when the server wants Basic credentials
+	// (401 with a WWW-Authenticate challenge otherwise).
+	Auth string `json:"auth,omitempty"`
+	// Plain serves plain HTTP on Addr (an https:// URL to a plain port).
+	Plain bool `json:"plain,omitempty"`
+	// ClientCA is a PEM file: the server requires a client certificate
+	// issued by it (mutual TLS).
+	ClientCA string `json:"client_ca,omitempty"`
 }
 
 // ProxyConfig is an HTTP CONNECT proxy.
@@ -215,15 +228,57 @@ func answer(m, r *dns.Msg, recs map[string][]string) {
 }
 
 func serveHTTPS(h HTTPConfig) error {
-	cert, err := tls.LoadX509KeyPair(h.Cert, h.Key)
-	if err != nil {
-		return err
+	var l net.Listener
+	var err error
+	if h.Plain {
+		l, err = net.Listen("tcp", h.Addr)
+	} else {
+		cert, cerr := tls.LoadX509KeyPair(h.Cert, h.Key)
+		if cerr != nil {
+			return cerr
+		}
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+		if h.ClientCA != "" {
+			data, rerr := os.ReadFile(h.ClientCA)
+			if rerr != nil {
+				return rerr
+			}
+			cfg.ClientCAs = x509.NewCertPool()
+			cfg.ClientCAs.AppendCertsFromPEM(data)
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		l, err = tls.Listen("tcp", h.Addr, cfg)
 	}
-	l, err := tls.Listen("tcp", h.Addr, &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		return err
 	}
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.Auth != "" {
+			user, pass, _ := strings.Cut(h.Auth, ":")
+			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="lab modules"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
+		switch h.Page {
+		case "html":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form>lab</form></body></html>\n")
+			return
+		case "json":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"errors":[{"status":404,"message":"Repository not found"}]}`)
+			return
+		case "login":
+			if r.URL.Path == "/login" {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				fmt.Fprint(w, "<html><body>Sign in to the lab</body></html>\n")
+				return
+			}
+			http.Redirect(w, r, "/login?next="+r.URL.Path, http.StatusFound)
+			return
+		}
 		if h.GoProxy {
 			goproxy(w, r, h)
 			return
