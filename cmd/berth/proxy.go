@@ -117,9 +117,27 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 
+	st, err := store.OpenDisk(*storeDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+		return 1
+	}
+	// One proxy per store: two would each sweep, count and evict the other's
+	// files as if they were alone. Sharing a store is not supported yet.
+	unlock, err := st.Lock()
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			fmt.Fprintf(stderr, "berth proxy: %v: a store serves one berth proxy at a time; stop the other or give this one its own --store\n", err)
+		} else {
+			fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+		}
+		return 1
+	}
+	defer unlock()
 	// Everything that can fail at start fails before anything runs in the
-	// background, so a fatal error is the last line berth prints: listen
-	// first (connections wait in the backlog until Serve), then the store.
+	// background, so a fatal error is the last line berth prints: the store
+	// and its lock, then the listener (connections wait in the backlog until
+	// Serve), then the core.
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		msg, usage := listenError(*listen, err)
@@ -130,11 +148,6 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer ln.Close()
-	st, err := store.OpenDisk(*storeDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
-		return 1
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
