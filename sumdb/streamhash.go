@@ -2,6 +2,7 @@ package sumdb
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -10,8 +11,10 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // ErrNotStreamable is returned (wrapped) by HashZipStream for a zip whose
@@ -60,22 +63,7 @@ func HashZipStream(r io.Reader) (string, error) {
 		}
 		entries = append(entries, e)
 	}
-	// As dirhash.HashZip: every name in order, the last of duplicates' content.
-	byName := make(map[string][]byte, len(entries))
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if strings.Contains(e.name, "\n") {
-			return "", errors.New("dirhash: filenames with newlines are not supported")
-		}
-		names = append(names, e.name)
-		byName[e.name] = e.sum
-	}
-	sort.Strings(names)
-	sum := sha256.New()
-	for _, name := range names {
-		fmt.Fprintf(sum, "%x  %s\n", byName[name], name)
-	}
-	return "h1:" + base64.StdEncoding.EncodeToString(sum.Sum(nil)), nil
+	return h1Of(entries)
 }
 
 const (
@@ -89,10 +77,13 @@ const (
 
 type streamEntry struct {
 	name         string
-	offset       int64
+	offset       int64 // of the local header
+	data         int64 // of the compressed data
+	method       uint16
 	crc          uint32
 	csize, usize uint32
 	sum          []byte
+	err          error
 }
 
 func notStreamable(format string, args ...any) error {
@@ -288,4 +279,202 @@ func (c *zipReader) uint32() (uint32, error) {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint32(b[:]), nil
+}
+
+// HashZipParallel is HashZipStream for a zip whose bytes can also be read at
+// random once they have been read from r: ra holds the same body (a file
+// being written, say). One pass over r finds each entry's compressed bytes
+// (a data descriptor is found by its signature, size and the header after
+// it, then checked like every entry against the central directory), and
+// workers inflate and hash the entries from ra at the same time, so a large
+// zip is hashed on every core as it arrives. workers <= 0 means GOMAXPROCS.
+// The result and the errors are HashZipStream's.
+func HashZipParallel(r io.Reader, ra io.ReaderAt, workers int) (string, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	raw := &countingReader{r: r}
+	cr := &zipReader{br: bufio.NewReaderSize(raw, 256<<10), raw: raw}
+	jobs := make(chan *streamEntry, 4*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			fh, crc := sha256.New(), crc32.NewIEEE()
+			buf := copyBufs.Get().(*[]byte)
+			defer copyBufs.Put(buf)
+			for e := range jobs {
+				e.err = hashEntry(ra, e, fh, crc, *buf)
+			}
+		})
+	}
+	entries, err := scanEntries(cr, jobs)
+	close(jobs)
+	wg.Wait()
+	if err != nil {
+		return "", err
+	}
+	out := make([]streamEntry, len(entries))
+	for i, e := range entries {
+		if e.err != nil {
+			return "", e.err
+		}
+		out[i] = *e
+	}
+	return h1Of(out)
+}
+
+// scanEntries reads the zip in order, sending each entry to jobs as soon as
+// its compressed bytes have been read, and checks the central directory.
+func scanEntries(cr *zipReader, jobs chan<- *streamEntry) ([]*streamEntry, error) {
+	var entries []*streamEntry
+	var meta []streamEntry // what the headers said, copied before the workers write
+	for {
+		off := cr.pos()
+		sig, err := cr.uint32()
+		if err != nil {
+			return entries, notStreamable("reading a signature at %d: %v", off, err)
+		}
+		if sig == centralSig || (sig == endSig && len(entries) == 0) {
+			return entries, checkCentral(cr, sig, off, meta)
+		}
+		if sig != localSig {
+			return entries, notStreamable("signature %#x at %d is not a local file header", sig, off)
+		}
+		e, err := scanEntry(cr, off)
+		if err != nil {
+			return entries, err
+		}
+		entries = append(entries, e)
+		meta = append(meta, *e)
+		jobs <- e
+	}
+}
+
+// scanEntry reads one local header (its signature read), skips over the
+// entry's compressed bytes and reads its data descriptor, if any.
+func scanEntry(cr *zipReader, off int64) (*streamEntry, error) {
+	var h [26]byte
+	if _, err := io.ReadFull(cr, h[:]); err != nil {
+		return nil, notStreamable("local header at %d: %v", off, err)
+	}
+	le := binary.LittleEndian
+	flags, method := le.Uint16(h[2:]), le.Uint16(h[4:])
+	e := &streamEntry{offset: off, method: method, crc: le.Uint32(h[10:]), csize: le.Uint32(h[14:]), usize: le.Uint32(h[18:])}
+	name := make([]byte, le.Uint16(h[22:]))
+	if _, err := io.ReadFull(cr, name); err != nil {
+		return nil, notStreamable("name at %d: %v", off, err)
+	}
+	e.name = string(name)
+	if _, err := cr.br.Discard(int(le.Uint16(h[24:]))); err != nil {
+		return nil, notStreamable("extra field at %d: %v", off, err)
+	}
+	if flags&flagEncrypted != 0 || e.csize == 0xffffffff || e.usize == 0xffffffff || (method != 0 && method != 8) {
+		return nil, notStreamable("%s: encrypted, zip64 or compression method %d", e.name, method)
+	}
+	e.data = cr.pos()
+	if flags&flagDataDesc == 0 {
+		if _, err := io.CopyN(io.Discard, cr.br, int64(e.csize)); err != nil {
+			return nil, notStreamable("%s: data: %v", e.name, err)
+		}
+		return e, nil
+	}
+	if method == 0 {
+		return nil, notStreamable("%s: stored entry with its size in a data descriptor", e.name)
+	}
+	if err := cr.skipToDescriptor(e.data); err != nil {
+		return nil, notStreamable("%s: %v", e.name, err)
+	}
+	end := cr.pos()
+	if err := readDescriptor(cr, e); err != nil {
+		return nil, err
+	}
+	if int64(e.csize) != end-e.data {
+		return nil, notStreamable("%s: %d compressed bytes, the descriptor says %d", e.name, end-e.data, e.csize)
+	}
+	return e, nil
+}
+
+// skipToDescriptor reads up to the data descriptor of an entry whose data
+// started at dataStart: the first descriptor signature followed by the
+// entry's CRC and sizes, where the compressed size is the distance from
+// dataStart, and then by a local or central header signature. A false match
+// inside compressed data is possible only in a crafted zip; it then fails
+// the comparison with the central directory, never a hash.
+func (cr *zipReader) skipToDescriptor(dataStart int64) error {
+	le := binary.LittleEndian
+	sig := []byte{0x50, 0x4b, 0x07, 0x08}
+	for {
+		w, err := cr.br.Peek(cr.br.Size())
+		if len(w) < 20 {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("no data descriptor: %w", err)
+		}
+		from := 0
+		for {
+			i := bytes.Index(w[from:], sig)
+			if i < 0 || from+i+20 > len(w) {
+				break
+			}
+			i += from
+			at := cr.pos() + int64(i)
+			if int64(le.Uint32(w[i+8:])) == at-dataStart {
+				if next := le.Uint32(w[i+16:]); next == localSig || next == centralSig {
+					cr.br.Discard(i)
+					return nil
+				}
+			}
+			from = i + 1
+		}
+		if err != nil && len(w) < cr.br.Size() {
+			return fmt.Errorf("no data descriptor before the end: %w", err)
+		}
+		// Keep the last 19 bytes: a descriptor may start there.
+		cr.br.Discard(len(w) - 19)
+	}
+}
+
+// hashEntry inflates and hashes one entry's data from ra.
+func hashEntry(ra io.ReaderAt, e *streamEntry, fh hash.Hash, crc hash.Hash32, buf []byte) error {
+	var content io.Reader = io.NewSectionReader(ra, e.data, int64(e.csize))
+	if e.method == 8 {
+		fr := newFlateReader(content)
+		defer fr.Close()
+		content = fr
+	}
+	fh.Reset()
+	crc.Reset()
+	n, err := io.CopyBuffer(io.MultiWriter(fh, crc), content, buf)
+	if err != nil {
+		return fmt.Errorf("zip: %s: %w", e.name, err)
+	}
+	if n != int64(e.usize) {
+		return notStreamable("%s: %d bytes, the header says %d", e.name, n, e.usize)
+	}
+	if crc.Sum32() != e.crc {
+		return fmt.Errorf("zip: %s: checksum error", e.name)
+	}
+	e.sum = fh.Sum(nil)
+	return nil
+}
+
+// h1Of returns the h1: hash of hashed entries, as dirhash.HashZip: every
+// name in order, the last of duplicates' content.
+func h1Of(entries []streamEntry) (string, error) {
+	byName := make(map[string][]byte, len(entries))
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if strings.Contains(e.name, "\n") {
+			return "", errors.New("dirhash: filenames with newlines are not supported")
+		}
+		names = append(names, e.name)
+		byName[e.name] = e.sum
+	}
+	sort.Strings(names)
+	sum := sha256.New()
+	for _, name := range names {
+		fmt.Fprintf(sum, "%x  %s\n", byName[name], name)
+	}
+	return "h1:" + base64.StdEncoding.EncodeToString(sum.Sum(nil)), nil
 }

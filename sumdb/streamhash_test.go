@@ -28,6 +28,18 @@ func agreeStream(t *testing.T, f string, data []byte) (streamed bool) {
 	if got2, err := HashZipStream(bytes.NewReader(data)); (err == nil) != (gerr == nil) || got2 != got {
 		t.Fatalf("one byte at a time: %q, %v; all at once: %q, %v", got, gerr, got2, err)
 	}
+	for _, workers := range []int{1, 3} {
+		pgot, perr := HashZipParallel(iotest.HalfReader(bytes.NewReader(data)), bytes.NewReader(data), workers)
+		if perr == nil && (werr != nil || pgot != want) {
+			t.Fatalf("HashZipParallel(%d) = %q; dirhash.HashZip = %q, %v", workers, pgot, want, werr)
+		}
+		if (perr == nil) != (gerr == nil) && !errors.Is(perr, ErrNotStreamable) && !errors.Is(gerr, ErrNotStreamable) {
+			t.Fatalf("HashZipParallel: %v; HashZipStream: %v", perr, gerr)
+		}
+		if gerr == nil && perr != nil {
+			t.Fatalf("HashZipStream hashed what HashZipParallel refused: %v", perr)
+		}
+	}
 	return gerr == nil
 }
 
@@ -89,6 +101,13 @@ func BenchmarkHashZipStream(b *testing.B) {
 	b.Run("file", func(b *testing.B) {
 		for b.Loop() {
 			HashZip(f)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := HashZipParallel(bytes.NewReader(data), bytes.NewReader(data), 0); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	b.Run("stream", func(b *testing.B) {

@@ -217,7 +217,7 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 	fl.start(w, body.Size)
 	var zipSum <-chan zipHash
 	if r.Kind == proto.KindZip && c.Checked(r.Module) {
-		zipSum = c.hashAsItArrives(ctx, fl)
+		zipSum = c.hashAsItArrives(ctx, fl, w)
 	}
 
 	buf := copyBufs.Get().(*[]byte)
@@ -281,16 +281,17 @@ type zipHash struct {
 }
 
 // hashAsItArrives hashes a zip's body (its h1:, what the checksum database
-// records) as the flight writes it, in a goroutine the cache waits for, so
-// that the hash is ready when the last byte is. The answer is an error when
-// the zip cannot be hashed in order (sumdb.ErrNotStreamable: the caller then
-// hashes the whole file) or the fetch failed first.
-func (c *Cache) hashAsItArrives(ctx context.Context, fl *flight) <-chan zipHash {
+// records) as the flight writes it into w, on every core, in goroutines the
+// cache waits for, so that the hash is ready about when the last byte is.
+// The answer is an error when the zip cannot be hashed in order
+// (sumdb.ErrNotStreamable: the caller then hashes the whole file) or the
+// fetch failed first.
+func (c *Cache) hashAsItArrives(ctx context.Context, fl *flight, w io.ReaderAt) <-chan zipHash {
 	out := make(chan zipHash, 1)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		sum, err := sumdb.HashZipStream(&rawReader{ctx: ctx, fl: fl})
+		sum, err := sumdb.HashZipParallel(&rawReader{ctx: ctx, fl: fl}, w, 0)
 		out <- zipHash{sum, err}
 	}()
 	return out
