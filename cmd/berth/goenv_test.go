@@ -20,22 +20,22 @@ func TestUpstreamLikeGOPROXY(t *testing.T) {
 	tests := []struct {
 		flag, env string
 		want      string // the chain, or the error
-		warn      bool   // a "version control" warning is logged
+		warn      bool   // a "version control" line is logged
 	}{
 		{flag: "proxy.example.test", want: "https://proxy.example.test"},
 		{flag: "https://a.example.test|https://b.example.test", want: "https://a.example.test|https://b.example.test"},
 		{flag: "off", want: "off"},
 		{flag: "https://a.example.test,off", want: "https://a.example.test"},
 		{flag: "https://a.example.test,off,direct", want: "https://a.example.test"},
-		{flag: "https://a.example.test,direct", want: "https://a.example.test", warn: true},
+		{flag: "https://a.example.test,direct", want: "https://a.example.test,direct", warn: true},
 		{flag: "banana", want: "--upstream: invalid proxy URL missing scheme: banana"},
 		{flag: "OFF", want: "--upstream: invalid proxy URL missing scheme: OFF"},
 		{flag: "https://a.example.test,ofthe", want: "--upstream: invalid proxy URL missing scheme: ofthe"},
 		{flag: "ftp://a.example.test", want: "--upstream: invalid proxy URL scheme (must be https, http, file): ftp://a.example.test"},
 		{flag: ",", want: "--upstream: GOPROXY list is not the empty string, but contains no entries"},
-		{flag: "direct", want: `--upstream: upstream list starts with "direct": berth cannot fetch from version control yet; give it a proxy to fetch from with --upstream or BERTH_UPSTREAM`},
+		{flag: "direct", want: "direct", warn: true},
 		{env: "banana", want: "GOPROXY from environment: invalid proxy URL missing scheme: banana"},
-		{env: "https://env.example.test,direct", want: "https://env.example.test", warn: true},
+		{env: "https://env.example.test,direct", want: "https://env.example.test,direct", warn: true},
 	}
 	for _, tt := range tests {
 		t.Setenv("GOPROXY", tt.env)

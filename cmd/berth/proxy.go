@@ -84,6 +84,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	authFile := f.String("auth-file", "", "client tokens and their scopes, one a line (see berth token --help); without this `file`\nevery client may read everything; read again when it changes")
 	tlsCert := f.String("tls-cert", "", "serve https with this certificate chain (PEM `file`, read again when it changes)")
 	tlsKey := f.String("tls-key", "", "the private key of --tls-cert (PEM `file`)")
+	priv := addPrivateFlags(f)
 	if code, ok := f.Parse(args); !ok {
 		return code
 	}
@@ -106,6 +107,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	sumKey, noSum, err := sumdbConfig(ctx, *sumdbFlag, *nosumdb)
 	if err != nil {
+		return f.Usagef("%v", err)
+	}
+	if err := priv.parseRoutes(); err != nil {
 		return f.Usagef("%v", err)
 	}
 	acc, err := newAccess(*authFile, *tlsCert, *tlsKey, log)
@@ -151,10 +155,15 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ps, err := priv.setup(ctx, &source.Fetcher{Chain: chain, Client: source.NewClient(reg), UserAgent: "berth/" + versionNumber(),
+		Logger: log}, st, *storeDir, noSum, reg, log)
+	if err != nil {
+		return f.Usagef("%v", err)
+	}
 	px, err := modproxy.New(modproxy.Config{Config: cache.Config{
-		Store: st,
-		Source: &source.Fetcher{Chain: chain, Client: source.NewClient(reg), UserAgent: "berth/" + versionNumber(),
-			Logger: log},
+		Store:           st,
+		Source:          ps.Source,
+		Ledger:          ps.Ledger,
 		ListTTL:         *listTTL,
 		NegativeTTL:     *negTTL,
 		FetchTimeout:    *fetchTimeout,
@@ -163,7 +172,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		WarmSumDB:       true,
 		PrefetchLookups: *prefetch,
 		MaxStoreSize:    maxBytes,
-		NoSumDB:         noSum,
+		NoSumDB:         ps.NoSumDB,
 		Logger:          log,
 		Registerer:      reg,
 	}, Fetched: acc.audit()})
@@ -248,10 +257,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // upstreamChain resolves the upstream list from the flag, else from the
 // user's Go configuration (GOPROXY, go env GOPROXY); offline with no flag
 // means "off". The list is parsed as the go command parses GOPROXY, and an
-// error names where the list came from. Entries berth cannot use yet
-// (direct) are logged once: at INFO for the "direct" that ends GOPROXY (Go's
-// default list ends so: nothing is wrong with the setup), as a warning when
-// --upstream asks for it or GOPROXY has entries after it.
+// error names where the list came from. A final "direct" (fetched from
+// version control) is one INFO line; entries after it, which the go command
+// never reads either, a warning.
 func upstreamChain(ctx context.Context, flag string, offline bool, log *slog.Logger) (*source.Chain, error) {
 	up, from, origin := flag, "--upstream", ""
 	switch {
@@ -273,12 +281,11 @@ func upstreamChain(ctx context.Context, flag string, offline bool, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
-	switch {
-	case len(chain.Ignored) == 0:
-	case from != "--upstream" && len(chain.Ignored) == 1 && chain.Ignored[0] == "direct":
-		log.Info("GOPROXY ends in direct: berth does not fetch from version control yet, so a module no proxy in the list has is not found", "upstream", chain.String(), "goproxy_from", origin)
-	default:
-		log.Warn("upstream entries ignored: berth does not fetch from version control yet", "entries", strings.Join(chain.Ignored, ","), "from", from)
+	if chain.Direct() {
+		log.Info("the upstream list ends in direct: what no proxy of it has is fetched from version control with the go command", "upstream", chain.String(), "from", from)
+	}
+	if len(chain.Ignored) > 0 {
+		log.Warn("upstream entries after direct are ignored, as the go command ignores them", "entries", strings.Join(chain.Ignored, ","), "from", from, "goproxy_from", origin)
 	}
 	return chain, nil
 }

@@ -122,7 +122,7 @@ func TestProxyCommandBadInput(t *testing.T) {
 	}{
 		{[]string{"proxy", "--no-such-flag"}, "", 2, "--no-such-flag: no such flag"},
 		{[]string{"proxy", "--upstream", "ftp://x"}, "", 2, "invalid proxy URL scheme (must be https, http, file): ftp://x"},
-		{[]string{"proxy", "--upstream", "direct"}, "", 2, "version control"},
+		{[]string{"proxy", "--upstream", "direct", "--route", "corp.example"}, "", 2, "PATTERNS=SOURCE"},
 		{[]string{"proxy", "--upstream", "off", "extra"}, "", 2, "unexpected argument"},
 		{[]string{"proxy", "--upstream", "off"}, "BERTH_LIST_TTL=soon", 2, "BERTH_LIST_TTL"},
 		{[]string{"proxy", "--upstream", "off", "--store", filepath.Join(file, "store")}, "", 1, "cannot create directory"},

@@ -7,9 +7,9 @@ import (
 	"github.com/berth-dev/berth/internal/testmod"
 )
 
-// TestDefaultDirectIsInfo: a GOPROXY that ends in direct, as Go's default
-// does, starts berth with one INFO line saying berth skips it, and no
-// warning; --upstream asking for direct is still a warning.
+// TestDefaultDirectIsInfo: a list that ends in direct, as Go's default
+// GOPROXY does, starts berth with one INFO line saying what no proxy has is
+// fetched from version control, and no warning.
 func TestDefaultDirectIsInfo(t *testing.T) {
 	bin := buildBerth(t)
 	up := testmod.NewUpstream(t, airgapModules())
@@ -18,7 +18,7 @@ func TestDefaultDirectIsInfo(t *testing.T) {
 		level     string
 	}{
 		{env: []string{"GOPROXY=" + up.URL() + ",direct"}, level: "INFO"},
-		{flag: []string{"--upstream", up.URL() + ",direct"}, level: "WARN"},
+		{flag: []string{"--upstream", up.URL() + ",direct"}, level: "INFO"},
 	} {
 		t.Setenv("GOPROXY", "")
 		for _, kv := range c.env {
