@@ -67,7 +67,7 @@ Examples:
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newFlags("proxy", proxyAbout+proxyAccessHelp, stdout, stderr)
 	listen := f.String("listen", ":3000", "`address` to listen on; the default listens on all interfaces,\nsince a proxy bound to 127.0.0.1 in a container is unreachable from outside it")
-	storeDir := f.String("store", "./berth-store", "`directory` of the store (created if missing; module cache layout)")
+	storeDir := f.String("store", "./berth-store", storeUsage)
 	upstream := f.String("upstream", "", "GOPROXY-style `list` of upstream proxies, e.g. 'https://a,https://b|https://c', or off\n(default: $GOPROXY, else `go env GOPROXY`)")
 	listTTL := f.Duration("list-ttl", time.Minute, "how long @v/list and @latest answers are served before the upstream is asked again")
 	negTTL := f.Duration("negative-ttl", time.Minute, "how long an upstream 404/410 is remembered")
@@ -121,23 +121,26 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 
-	st, err := store.OpenDisk(*storeDir)
+	st, where, closeStore, err := openStore(ctx, *storeDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
 		return 1
 	}
-	// One proxy per store: two would each sweep, count and evict the other's
-	// files as if they were alone. Sharing a store is not supported yet.
-	unlock, err := st.Lock()
-	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			fmt.Fprintf(stderr, "berth proxy: %v: a store serves one berth proxy at a time; stop the other or give this one its own --store\n", err)
-		} else {
-			fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+	defer closeStore()
+	// One proxy per disk store: two would each sweep, count and evict the
+	// other's files as if they were alone. (An S3 store is shared by design.)
+	if d, ok := st.(*store.Disk); ok {
+		unlock, err := d.Lock()
+		if err != nil {
+			if errors.Is(err, store.ErrLocked) {
+				fmt.Fprintf(stderr, "berth proxy: %v: a store serves one berth proxy at a time; stop the other or give this one its own --store\n", err)
+			} else {
+				fmt.Fprintf(stderr, "berth proxy: %v\n", err)
+			}
+			return 1
 		}
-		return 1
+		defer unlock()
 	}
-	defer unlock()
 	// Everything that can fail at start fails before anything runs in the
 	// background, so a fatal error is the last line berth prints: the store
 	// and its lock, then the listener (connections wait in the backlog until
@@ -191,9 +194,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		n, err := store.RemoveTemp(st, time.Minute)
 		switch {
 		case err != nil:
-			log.Warn("cannot remove temporary files left by an earlier crash; they only take space", "store", st.Root(), "err", err)
+			log.Warn("cannot remove temporary files left by an earlier crash; they only take space", "store", where, "err", err)
 		case n > 0:
-			log.Info("removed stray temporary files left by an earlier crash", "count", n, "store", st.Root())
+			log.Info("removed stray temporary files left by an earlier crash", "count", n, "store", where)
 		}
 	}()
 
@@ -214,7 +217,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("berth proxy listening", "addr", ln.Addr().String(), "store", st.Root(), "upstream", chain.String(), "offline", *offline, "list_ttl", listTTL.String())
+	log.Info("berth proxy listening", "addr", ln.Addr().String(), "store", where, "upstream", chain.String(), "offline", *offline, "list_ttl", listTTL.String())
 	// One budget for the whole stop: drain + shutdown-timeout from the signal,
 	// shared by the HTTP shutdown and the upstream fetches that follow it.
 	stopStarted := make(chan time.Time, 1)
