@@ -27,6 +27,7 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/berth-dev/berth/modproxy/ledger"
 	"github.com/berth-dev/berth/modproxy/proto"
 	"github.com/berth-dev/berth/store"
 )
@@ -74,6 +75,7 @@ const (
 	kindLookup
 	kindTile     // hash tile
 	kindDataTile // record data tile
+	kindLedger   // a private module version's ledger record (modproxy/ledger)
 )
 
 // keyInfo is a parsed bundle file name.
@@ -89,6 +91,9 @@ type keyInfo struct {
 func parseKey(key string) (keyInfo, error) {
 	if err := store.CheckKey(key); err != nil {
 		return keyInfo{}, err
+	}
+	if strings.HasPrefix(key, ledger.Prefix) {
+		return parseLedgerKey(key)
 	}
 	req, err := proto.ParsePath("/" + key)
 	if err != nil {

@@ -302,7 +302,7 @@ func listStore(ctx context.Context, st store.Store, patterns []string) (keys, sk
 			if pat != "" && !module.MatchPrefixPatterns(pat, mp) {
 				return nil
 			}
-		case kindInfo, kindMod, kindZip:
+		case kindInfo, kindMod, kindZip, kindLedger:
 			if pat != "" && !module.MatchPrefixPatterns(pat, ki.mod.Path) {
 				return nil
 			}

@@ -140,6 +140,9 @@ type staged struct {
 	ki   keyInfo
 	size int64
 	sum  string
+	// ledger is, for a ledger record, the store's record merged with the
+	// bundle's (checkLedgers).
+	ledger []byte
 }
 
 func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportResult, err error) {
@@ -303,6 +306,9 @@ func importTar(ctx context.Context, cfg ImportConfig, r io.Reader) (res ImportRe
 	}
 	vp := func(done int) { progress("verifying", done, len(order)) }
 	if err := verifyStaged(ctx, dir, root, order, v, nv, cfg.NoSumDB, maxFile, vp, &res); err != nil {
+		return res, err
+	}
+	if err := checkLedgers(ctx, cfg.Store, dir, root, order, maxFile); err != nil {
 		return res, err
 	}
 	skipTiles, err := verifyTiles(root, order, cfg.SumDBKey, dbName, maxFile)
@@ -576,6 +582,9 @@ func commitFile(ctx context.Context, st store.Store, dir string, s *staged, res 
 		if herr == nil && hex.EncodeToString(h.Sum(nil)) == s.sum {
 			res.Identical++
 			return nil
+		}
+		if s.ki.kind == kindLedger {
+			return commitLedger(ctx, st, src, s, res)
 		}
 		if s.ki.kind != kindList {
 			// Immutable files verified on both sides; .info and lookups may
