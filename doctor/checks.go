@@ -65,7 +65,7 @@ func (a *analysis) add(fid id, f Finding) *Finding {
 }
 
 // unixOnly matches fix steps that name Unix tools or files.
-var unixOnly = regexp.MustCompile(`^Host:|apt-get|apk add|iptables|update-ca-|/etc/|nft |firewall-cmd|ip route|/proc/|timedatectl|chronyc|dig @|systemd`)
+var unixOnly = regexp.MustCompile(`^Host:|apt-get|apk add|iptables|update-ca-|/etc/|nft |firewall-cmd|ip route|/proc/|timedatectl|chronyc|dig @|systemd|SSL_CERT_(FILE|DIR)`)
 
 // platformFix fits fix steps to the platform: on Windows the steps that
 // name Unix tools or files give way to the catalog's Windows steps;
@@ -1068,6 +1068,10 @@ func (a *analysis) tlsFinding(t Target, p Probe) *Finding {
 		f := Finding{Severity: SevError, key: key, Targets: targets,
 			Summary:  fmt.Sprintf("%s presents a certificate from an authority this container does not trust (issuer %q)", t.Host, issuer),
 			Evidence: append(ev, fmt.Sprintf("roots loaded: %d", a.r.Facts.CA.Loaded))}
+		if a.r.Facts.CA.System == "windows" {
+			f.Evidence[len(f.Evidence)-1] = fmt.Sprintf("Windows ROOT store: %d certificates (crypto/x509 verifies with CertGetCertificateChain; SSL_CERT_FILE and Unix CA files are ignored)", a.r.Facts.CA.Loaded)
+			f.Cause = "The chain does not lead to a root the Windows certificate store trusts (Cert:\\LocalMachine\\Root, or a root Windows fetches through its automatic root update): a private or corporate CA that is not installed in the container."
+		}
 		if v := interceptor(p.Chain); v != "" {
 			f.Summary = fmt.Sprintf("TLS to %s is intercepted by a proxy (issuer %q)", t.Host, v)
 			f.Cause = "The certificate was issued by a TLS-inspecting proxy, not by the site's CA: the network decrypts and re-signs HTTPS, and the proxy's root CA is not in the image."

@@ -87,6 +87,11 @@ type prober struct {
 	// inflight are the Go resolver's open connections per nameserver, cut
 	// short when the server is found closed.
 	inflight map[string]map[net.Conn]bool
+	// first holds, per nameserver, a channel closed when the first query
+	// to it has its outcome: the other queries wait for it, so a closed
+	// port costs one ICMP error per run, not one per query (the kernel's
+	// per-peer ICMP budget is small and refills at one a second).
+	first map[string]chan struct{}
 
 	sumdbTarget *Target
 	proxies     int // GOPROXY entries probed
@@ -147,9 +152,37 @@ func (p *prober) track(server string, c net.Conn, on bool) {
 	}
 	if on {
 		p.inflight[server][c] = true
+		if p.closed[server] != nil {
+			// Found closed between the dial and now: cut it short too.
+			_ = c.SetDeadline(time.Now())
+		}
 	} else {
 		delete(p.inflight[server], c)
 	}
+}
+
+// enter waits until the first query to server has its outcome, or makes
+// the caller that first query: it then must call the returned release once
+// the outcome is known.
+func (p *prober) enter(ctx context.Context, server string) (release func()) {
+	p.mu.Lock()
+	if p.first == nil {
+		p.first = map[string]chan struct{}{}
+	}
+	ch, ok := p.first[server]
+	if !ok {
+		ch = make(chan struct{})
+		p.first[server] = ch
+		p.mu.Unlock()
+		var once sync.Once
+		return func() { once.Do(func() { close(ch) }) }
+	}
+	p.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+	return func() {}
 }
 
 // fastClass reports classes that mean an immediate answer from the network
@@ -346,6 +379,8 @@ func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, na
 // when another query finds the server's port closed, this one ends with
 // that error instead of waiting for an ICMP error the kernel rate-limited.
 func (p *prober) exchange(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+	release := p.enter(ctx, server)
+	defer release()
 	if err := p.closedErr(server); err != nil {
 		return nil, err
 	}
@@ -375,17 +410,20 @@ func (p *prober) exchange(ctx context.Context, c *dns.Client, m *dns.Msg, server
 func (p *prober) goResolver() *net.Resolver {
 	d := &net.Dialer{}
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		release := p.enter(ctx, addr)
 		if err := p.closedErr(addr); err != nil {
+			release()
 			return nil, err
 		}
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
+			release()
 			if fastClass(classify(err)) {
 				p.markClosed(addr, err)
 			}
 			return nil, err
 		}
-		rc := &recConn{Conn: c, rec: &dnsRecorder{}, stream: true, start: time.Now(), p: p, server: addr}
+		rc := &recConn{Conn: c, rec: &dnsRecorder{}, stream: true, start: time.Now(), p: p, server: addr, release: release}
 		p.track(addr, c, true)
 		if pc, ok := c.(net.PacketConn); ok {
 			rc.stream = false
@@ -444,17 +482,20 @@ func (p *prober) lookup(ctx context.Context, t Target, host string) ([]string, b
 	if res == nil {
 		d := &net.Dialer{}
 		res = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			release := p.enter(ctx, addr)
 			if err := p.closedErr(addr); err != nil {
+				release()
 				return nil, err
 			}
 			c, err := d.DialContext(ctx, network, addr)
 			if err != nil {
+				release()
 				if fastClass(classify(err)) {
 					p.markClosed(addr, err)
 				}
 				return nil, err
 			}
-			rc := &recConn{Conn: c, rec: rec, stream: true, start: start, p: p, server: addr}
+			rc := &recConn{Conn: c, rec: rec, stream: true, start: start, p: p, server: addr, release: release}
 			p.track(addr, rc.Conn, true)
 			if pc, ok := c.(net.PacketConn); ok {
 				// Go's resolver picks the datagram exchange only for a PacketConn.
@@ -542,11 +583,14 @@ type recConn struct {
 	net.Conn
 	p      *prober
 	server string
-	rec    *dnsRecorder
-	stream bool
-	start  time.Time
-	sent   []int
-	buf    []byte // partial TCP response
+	// release ends the nameserver's first-query wait (prober.enter) once
+	// this connection's first read has an outcome.
+	release func()
+	rec     *dnsRecorder
+	stream  bool
+	start   time.Time
+	sent    []int
+	buf     []byte // partial TCP response
 }
 
 // recPacketConn is a recConn over UDP; it must stay a net.PacketConn.
@@ -581,12 +625,14 @@ func (c *recConn) Write(b []byte) (int, error) {
 }
 
 func (c *recConn) Close() error {
+	c.release()
 	c.p.track(c.server, c.Conn, false)
 	return c.Conn.Close()
 }
 
 func (c *recConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
+	defer c.release()
 	if err != nil && n <= 0 {
 		if fastClass(classify(err)) {
 			c.p.markClosed(c.server, err)

@@ -117,7 +117,7 @@ type WineResult struct {
 // argument lists applied first (Windows proxy settings).
 func (w *Wine) RunDoctor(p *Pair, env []string, args []string, reg ...[]string) WineResult {
 	p.t.Helper()
-	prefix := filepath.Join(p.Dir, "wine")
+	prefix := filepath.Join(p.Dir, fmt.Sprintf("wine%d", seq.Add(1)))
 	if out, err := exec.Command("cp", "-al", w.base, prefix).CombinedOutput(); err != nil {
 		p.t.Fatalf("copying the wine prefix: %v: %s", err, out)
 	}

@@ -182,6 +182,11 @@ func runWine(t *testing.T, w *Wine, sc wineScenario) {
 		sc.check(t, &rep, string(text))
 	}
 	t.Logf("wine: doctor %.0f ms, wall %v (start-up %v), findings %s", rep.DurationMS, res.Wall.Round(time.Millisecond), res.Startup.Round(time.Millisecond), ids)
+	if testing.Verbose() {
+		// The text report, as a person on Windows would read it.
+		tr := w.RunDoctor(p, env, append([]string{"--timeout", timeout.String()}, sc.args...), sc.reg...)
+		t.Logf("text report:\n%s", tr.Stdout)
+	}
 	if t.Failed() || testing.Verbose() {
 		probes, _ := json.Marshal(rep.Probes)
 		t.Logf("findings:\n%s\nresolv_conf %+v (%s)\nwindows %+v\nprobes %s", text, rep.Facts.ResolvConf, rep.Facts.ResolvConfRead, rep.Facts.Windows, probes)
