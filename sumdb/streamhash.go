@@ -439,7 +439,12 @@ func (cr *zipReader) skipToDescriptor(dataStart int64) error {
 func hashEntry(ra io.ReaderAt, e *streamEntry, fh hash.Hash, crc hash.Hash32, buf []byte) error {
 	var content io.Reader = io.NewSectionReader(ra, e.data, int64(e.csize))
 	if e.method == 8 {
-		fr := newFlateReader(content)
+		// A bufio.Reader is the inflater's fast path, and makes few large
+		// reads of ra.
+		br := sectionBufs.Get().(*bufio.Reader)
+		br.Reset(content)
+		defer sectionBufs.Put(br)
+		fr := newFlateReader(br)
 		defer fr.Close()
 		content = fr
 	}
@@ -458,6 +463,8 @@ func hashEntry(ra io.ReaderAt, e *streamEntry, fh hash.Hash, crc hash.Hash32, bu
 	e.sum = fh.Sum(nil)
 	return nil
 }
+
+var sectionBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 
 // h1Of returns the h1: hash of hashed entries, as dirhash.HashZip: every
 // name in order, the last of duplicates' content.

@@ -267,6 +267,8 @@ func (c *Cache) fetchInto(ctx context.Context, fl *flight, r proto.Request, orig
 		// Hashed while the bytes arrived: ready now, or nearly.
 		if h := <-zipSum; h.err == nil {
 			sum = h.sum
+		} else {
+			c.log.Debug("zip not hashed as it arrived; hashing the whole file", "key", r.Key, "err", h.err)
 		}
 	}
 	if err := c.verify(ctx, r, small, zipFile, sum, body.Revision); err != nil {
