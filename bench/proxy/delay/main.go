@@ -3,7 +3,8 @@
 // the proxy benchmarks can be run in the latency-bound regime too. With
 // -no-reuse it also closes every client connection after its response, so
 // each request pays a new connection as well (a far upstream behind a
-// corporate proxy that does not keep connections). It counts the requests it
+// corporate proxy that does not keep connections), and with -rate it sends
+// bodies no faster than a given speed (a slower link). It counts the requests it
 // passes: GET /.delay/count answers their number, by kind.
 //
 //	go run ./bench/proxy/delay -listen 127.0.0.1:7000 -upstream URL -delay 40ms [-no-reuse]
@@ -28,6 +29,7 @@ func main() {
 	upstream := flag.String("upstream", "", "upstream `URL` (the first entry of go env GOPROXY)")
 	delay := flag.Duration("delay", 40*time.Millisecond, "latency added to every request")
 	noReuse := flag.Bool("no-reuse", false, "close each client connection after its response")
+	rate := flag.Int64("rate", 0, "limit each response body to this many `bytes/s` (0: no limit), as a slower link would")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -65,6 +67,9 @@ func main() {
 		case <-r.Context().Done():
 			return
 		}
+		if *rate > 0 {
+			w = &throttled{ResponseWriter: w, rate: *rate, start: time.Now()}
+		}
 		rp.ServeHTTP(w, r)
 	})
 	ln, err := net.Listen("tcp", *listen)
@@ -77,6 +82,29 @@ func main() {
 		ln = &slowListener{Listener: ln, delay: *delay}
 	}
 	log.Fatal(http.Serve(ln, h))
+}
+
+// throttled writes a response body no faster than rate bytes a second.
+type throttled struct {
+	http.ResponseWriter
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func (t *throttled) Write(p []byte) (int, error) {
+	n, err := t.ResponseWriter.Write(p)
+	t.n += int64(n)
+	if ahead := time.Duration(t.n*int64(time.Second)/t.rate) - time.Since(t.start); ahead > 0 {
+		time.Sleep(ahead)
+	}
+	return n, err
+}
+
+func (t *throttled) Flush() {
+	if f, ok := t.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // slowListener delays the first read of every accepted connection.
