@@ -59,6 +59,19 @@ var wave2Cases = []analyseCase{
 		want:    []string{"dns.server-unreachable/error"},
 		summary: map[string]string{"dns.server-unreachable": "is unreachable (no route to host)"}},
 
+	{name: "aaaa-unanswered", targets: []string{webURL},
+		probes: join([]Probe{func() Probe {
+			p := dnsOK(webURL, ns1, webHost)
+			p.AAAA = &NameTry{Name: webHost + ".", Type: "AAAA", Rcode: rcodeNoAnswer, MS: 1000}
+			return p
+		}(), resolveOK(webURL, webHost, 1003)}, webUpTo("http")[2:]),
+		want: []string{"dns.slow/warn"},
+		check: func(t *testing.T, r *Report) {
+			if f := findingByID(r, "dns.slow"); !strings.Contains(strings.Join(f.Evidence, "\n"), "did not answer AAAA") {
+				t.Errorf("want the AAAA evidence: %q", f.Evidence)
+			}
+		}},
+
 	// TLS to completion.
 	{name: "https-to-plain-http-port", targets: []string{webURL},
 		probes: join(webUpTo("tcp"), []Probe{tlsFail(webURL, webAddr, webHost, kTLSPlainHTTP, "tls: first record does not look like a TLS handshake"),
@@ -163,6 +176,35 @@ var wave2Cases = []analyseCase{
 			f := findingByID(r, "tcp.refused")
 			if !strings.Contains(f.Fix[0], "GOPROXY="+proxyURL+" sends the go command to "+proxyURL+" (contacted: proxy.example.test)") {
 				t.Errorf("the first fix must name GOPROXY and the host contacted: %q", f.Fix[0])
+			}
+		}},
+
+	// The path the environment did not choose.
+	{name: "proxy-down-direct-works", targets: []string{webURL},
+		facts: func(f *Facts) { f.Proxy = ProxyFacts{HTTPSProxy: squid, From: []string{"HTTPS_PROXY"}} },
+		probes: []Probe{resolveOK(webURL, "squid.example.test", 2), func() Probe {
+			p := tcpFail(webURL, "192.0.2.31:3128", kRefused, "connect: connection refused")
+			p.Via = squid
+			return p
+		}(), func() Probe { p := httpOK(webURL, "http-direct", webURL); return p }()},
+		want:    []string{"proxy.unreachable/error"},
+		summary: map[string]string{"proxy.unreachable": "HTTPS_PROXY=" + squid + ": "},
+		check: func(t *testing.T, r *Report) {
+			if f := findingByID(r, "proxy.unreachable"); !strings.Contains(f.Fix[0], "add it to NO_PROXY") {
+				t.Errorf("want the NO_PROXY fix first: %q", f.Fix)
+			}
+		}},
+	{name: "no-proxy-direct-fails-proxy-works", targets: []string{webURL},
+		facts: func(f *Facts) {
+			f.Proxy = ProxyFacts{HTTPSProxy: squid, NoProxy: "web.example.test", From: []string{"HTTPS_PROXY", "NO_PROXY"}}
+		},
+		probes: join(webUpTo("dns"), []Probe{tcpFail(webURL, webAddr, kTimeout, "i/o timeout"),
+			func() Probe { p := httpOK(webURL, "http-via-proxy", webURL); p.Via = squid; return p }()}),
+		want:    []string{"tcp.timeout/error"},
+		summary: map[string]string{"tcp.timeout": "NO_PROXY=web.example.test: "},
+		check: func(t *testing.T, r *Report) {
+			if f := findingByID(r, "tcp.timeout"); !strings.Contains(f.Fix[0], "take web.example.test out of NO_PROXY") {
+				t.Errorf("want the NO_PROXY fix first: %q", f.Fix)
 			}
 		}},
 

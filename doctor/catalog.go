@@ -197,7 +197,7 @@ var catalog = []spec{
 			"Host: remove the wildcard record from the search domain, or the search domain from resolv.conf",
 		}},
 	{id: idDNSSlow, layer: layerDNSServer, severities: []Severity{SevWarn},
-		meaning:   "answers take 500 ms or more, or a lookup 1 s or more",
+		meaning:   "answers take 500 ms or more, a lookup 1 s or more, or an AAAA question goes unanswered while A answers (Go waits for both)",
 		summaries: []string{"DNS answers for <host> are slow"},
 		cause:     "The nameserver takes hundreds of milliseconds or more per answer (an overloaded or distant resolver, packet loss, or a conntrack race); every new connection pays it.",
 		fix: []string{

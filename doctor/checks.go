@@ -510,6 +510,7 @@ func (a *analysis) targetChecks(t Target, ps []Probe) {
 	}
 	if slices.Index(a.findings, root) >= before && root.layer > layerConfig {
 		a.nameConfig(t, root, ps)
+		a.otherPath(t, root, ps)
 	}
 	if sumdbRole {
 		if slices.Index(a.findings, root) >= before {
@@ -760,6 +761,15 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 			}
 		}
 	}
+	for _, p := range ok {
+		if q := p.AAAA; q != nil && (q.Rcode == rcodeNoAnswer || q.MS >= 500) {
+			what := fmt.Sprintf("answered AAAA for %s in %.0f ms", q.Name, q.MS)
+			if q.Rcode == rcodeNoAnswer {
+				what = fmt.Sprintf("did not answer AAAA for %s (waited %.0f ms)", q.Name, q.MS)
+			}
+			slow = append(slow, fmt.Sprintf("nameserver %s answered A but %s: Go asks A and AAAA together and waits for both", p.Server, what))
+		}
+	}
 	if rp.OK && rp.DurationMS >= 1000 {
 		slow = append(slow, fmt.Sprintf("Go resolver lookup of %s took %.0f ms", rp.Name, rp.DurationMS))
 	}
@@ -799,8 +809,8 @@ func (a *analysis) dnsChecks(t Target, dnsP, resolveP []Probe) *Finding {
 func (a *analysis) nameConfig(t Target, f *Finding, ps []Probe) {
 	via := ""
 	for _, p := range ps {
-		if p.Via != "" {
-			via = p.Via
+		if p.Via != "" && p.Kind != "http-direct" && p.Kind != "http-via-proxy" {
+			via = p.Via // the app's path, not the other one
 		}
 	}
 	g := &a.r.Facts.Go
@@ -878,6 +888,33 @@ func probeWords(p Probe) string {
 		return fmt.Sprintf("%v in %.0f ms", p.Addrs, p.DurationMS)
 	}
 	return p.Error
+}
+
+// otherPath adds the fix when the path the environment did not choose
+// works: direct while the proxy fails (NO_PROXY should name the host), or
+// through the proxy while NO_PROXY's direct path fails.
+func (a *analysis) otherPath(t Target, f *Finding, ps []Probe) {
+	np := a.r.Facts.Proxy.NoProxy
+	for _, p := range ps {
+		if p.Status == 0 || p.Cause != "" && p.Cause != kHTTPStatus {
+			continue // that path failed too, or was not tried
+		}
+		switch p.Kind {
+		case "http-direct":
+			f.Evidence = appendUniq(f.Evidence, fmt.Sprintf("the direct path works: GET %s without the proxy answered %d in %.0f ms", p.Name, p.Status, p.DurationMS))
+			next := t.Host
+			if np != "" {
+				next = np + "," + t.Host
+			}
+			f.Fix = append([]string{fmt.Sprintf("%s is reachable directly and not through %s: add it to NO_PROXY (NO_PROXY=%s), or fix the proxy", t.Host, a.proxyVar(t), next)}, f.Fix...)
+		case "http-via-proxy":
+			f.Evidence = appendUniq(f.Evidence, fmt.Sprintf("the proxy path works: GET %s through %s answered %d in %.0f ms", p.Name, p.Via, p.Status, p.DurationMS))
+			f.Fix = append([]string{fmt.Sprintf("NO_PROXY=%s sends %s direct, where it fails; through %s it answers: take %s out of NO_PROXY", np, t.Host, p.Via, t.Host)}, f.Fix...)
+			if !strings.HasPrefix(f.Summary, "NO_PROXY=") && !strings.Contains(f.Summary, "=") {
+				f.Summary = "NO_PROXY=" + np + ": " + f.Summary
+			}
+		}
+	}
 }
 
 // proxyVar names the variable that routes t through a proxy: HTTPS_PROXY

@@ -25,6 +25,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/berth-dev/berth/netkit"
 )
@@ -92,6 +93,9 @@ type prober struct {
 	// port costs one ICMP error per run, not one per query (the kernel's
 	// per-peer ICMP budget is small and refills at one a second).
 	first map[string]chan struct{}
+
+	// altCancel ends a target's other-path probe once its own path answers.
+	altCancel map[string]context.CancelFunc
 
 	sumdbTarget *Target
 	proxies     int // GOPROXY entries probed
@@ -161,9 +165,9 @@ func (p *prober) track(server string, c net.Conn, on bool) {
 	}
 }
 
-// enter waits until the first query to server has its outcome, or makes
-// the caller that first query: it then must call the returned release once
-// the outcome is known.
+// enter waits until the first query to server has its outcome (at most
+// firstQueryWait), or makes the caller that first query: it then must call
+// the returned release once the outcome is known.
 func (p *prober) enter(ctx context.Context, server string) (release func()) {
 	p.mu.Lock()
 	if p.first == nil {
@@ -178,12 +182,21 @@ func (p *prober) enter(ctx context.Context, server string) (release func()) {
 		return func() { once.Do(func() { close(ch) }) }
 	}
 	p.mu.Unlock()
+	// A closed port's ICMP error comes back within a round trip; a query
+	// the server drops (an AAAA some servers ignore) must not hold the
+	// others, so the wait is short.
+	t := time.NewTimer(firstQueryWait)
+	defer t.Stop()
 	select {
 	case <-ch:
+	case <-t.C:
 	case <-ctx.Done():
 	}
 	return func() {}
 }
+
+// firstQueryWait bounds how long queries wait for the first one's outcome.
+const firstQueryWait = 200 * time.Millisecond
 
 // fastClass reports classes that mean an immediate answer from the network
 // that nothing serves there: refused, host or network unreachable.
@@ -210,6 +223,31 @@ func (p *prober) inHosts(host string) []string {
 func (p *prober) runTarget(ctx context.Context, t Target) {
 	if t.URL != "" && t.Role != "goproxy" {
 		p.goRun(func() { p.httpProbe(ctx, t, "http", t.URL) })
+	}
+	if t.URL != "" && (p.facts.Proxy.HTTPSProxy != "" || p.facts.Proxy.HTTPProxy != "") {
+		// The other path: direct when the environment sends the target
+		// through the proxy, through the proxy when NO_PROXY sends it
+		// direct. When the app's path fails and this one works, the fix is
+		// the variable that chose the path.
+		u, _ := url.Parse(t.URL)
+		kind := "http-via-proxy"
+		if pu, err := p.proxy(u); err == nil && pu != nil {
+			kind = "http-direct"
+		}
+		if pu, _ := p.anyProxy(t)(u); pu != nil || kind == "http-direct" {
+			// It is cut short as soon as the app's own path answers.
+			actx, cancel := context.WithCancel(ctx)
+			p.mu.Lock()
+			if p.altCancel == nil {
+				p.altCancel = map[string]context.CancelFunc{}
+			}
+			p.altCancel[t.Input] = cancel
+			p.mu.Unlock()
+			p.goRun(func() {
+				defer cancel()
+				p.httpProbe(actx, t, kind, t.URL)
+			})
+		}
 	}
 	if t.Role == "goproxy" {
 		p.goRun(func() { p.goproxyProbes(ctx, t) })
@@ -353,6 +391,8 @@ func (p *prober) dnsProbe(ctx context.Context, t Target, server, host string, na
 		if r.Rcode == dns.RcodeSuccess && try.N > 0 {
 			pr.OK = true
 			pr.Cause, pr.Error = "", ""
+			// Go asks AAAA beside A and waits for both answers.
+			p.aaaaQuery(ctx, &pr, c, server, name, per)
 			if bare := strings.TrimSuffix(host, ".") + "."; name != bare && strings.Contains(strings.TrimSuffix(host, "."), ".") {
 				p.bareQuery(ctx, &pr, c, server, bare, per)
 			}
@@ -431,6 +471,29 @@ func (p *prober) goResolver() *net.Resolver {
 		}
 		return rc, nil
 	}}
+}
+
+// aaaaQuery asks the AAAA question Go's resolver sends together with A.
+func (p *prober) aaaaQuery(ctx context.Context, pr *Probe, c *dns.Client, server, name string, per time.Duration) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeAAAA)
+	m.RecursionDesired = true
+	m.SetEdns0(1232, false)
+	qctx, cancel := context.WithTimeout(ctx, per)
+	defer cancel()
+	t0 := time.Now()
+	r, err := p.exchange(qctx, c, m, server)
+	try := &NameTry{Name: name, Type: "AAAA", MS: ms(time.Since(t0)), Rcode: rcodeNoAnswer}
+	pr.AAAA = try
+	if err != nil || r == nil {
+		return
+	}
+	try.Rcode = dns.RcodeToString[r.Rcode]
+	for _, rr := range r.Answer {
+		if _, ok := rr.(*dns.AAAA); ok {
+			try.N++
+		}
+	}
 }
 
 // bareQuery asks for the name as given after a search-list name answered,
@@ -877,7 +940,7 @@ func certInfo(c *x509.Certificate) CertInfo {
 
 // httpClient is the client the app would have: the environment's proxy
 // rules, the resolver, the loaded roots.
-func (p *prober) httpClient() *http.Client {
+func (p *prober) httpClient(proxy func(*url.URL) (*url.URL, error)) *http.Client {
 	res := p.o.Resolver
 	if res == nil && runtime.GOOS != "windows" {
 		// Go's resolver, as a static Linux binary uses it; on Windows the
@@ -886,7 +949,7 @@ func (p *prober) httpClient() *http.Client {
 	}
 	d := &net.Dialer{Resolver: res}
 	tr := &http.Transport{
-		Proxy: func(r *http.Request) (*url.URL, error) { return p.proxy(r.URL) },
+		Proxy: func(r *http.Request) (*url.URL, error) { return proxy(r.URL) },
 		// net/http reports a refused CONNECT only as the status text; a
 		// typed error lets netkit classify it (407 is proxy-auth).
 		OnProxyConnectResponse: func(_ context.Context, pu *url.URL, _ *http.Request, resp *http.Response) error {
@@ -979,6 +1042,21 @@ func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Pr
 		c := *tm
 		mu.Unlock()
 		pr.Timings = &c
+		switch kind {
+		case "http", "goproxy":
+			if pr.Status > 0 {
+				p.mu.Lock()
+				cancel := p.altCancel[t.Input]
+				p.mu.Unlock()
+				if cancel != nil {
+					cancel()
+				}
+			}
+		case "http-direct", "http-via-proxy":
+			if pr.Status == 0 && ctx.Err() == context.Canceled {
+				pr = Probe{Kind: kind, Target: t.Input, Name: u, Via: pr.Via, Skipped: "not needed: the app's own path answered", started: pr.started}
+			}
+		}
 		p.add(pr)
 	}()
 	trace := &httptrace.ClientTrace{
@@ -997,10 +1075,17 @@ func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Pr
 		return pr
 	}
 	req.Header.Set("User-Agent", "berth-doctor")
-	if pu, _ := p.proxy(req.URL); pu != nil {
+	proxy := p.proxy
+	switch kind {
+	case "http-direct":
+		proxy = func(*url.URL) (*url.URL, error) { return nil, nil }
+	case "http-via-proxy":
+		proxy = p.anyProxy(t)
+	}
+	if pu, _ := proxy(req.URL); pu != nil {
 		pr.Via = redact(pu.String())
 	}
-	client := p.httpClient()
+	client := p.httpClient(proxy)
 	if kind == "goproxy" || kind == "sumdb" {
 		// The module protocol as the go command speaks it: its
 		// redirects, its credentials (GOAUTH, netrc).
@@ -1079,6 +1164,23 @@ func (p *prober) goproxyProbes(ctx context.Context, t Target) {
 			p.httpProbe(ctx, t, "sumdb", base+"/sumdb/"+name+"/latest")
 		}
 	}
+}
+
+// anyProxy returns the proxy the environment names for t's scheme,
+// ignoring NO_PROXY: the path NO_PROXY turned away from.
+func (p *prober) anyProxy(t Target) func(*url.URL) (*url.URL, error) {
+	v := p.o.getenv("HTTPS_PROXY")
+	if v == "" {
+		v = p.o.getenv("https_proxy")
+	}
+	if t.Scheme == "http" {
+		v = p.o.getenv("HTTP_PROXY")
+		if v == "" {
+			v = p.o.getenv("http_proxy")
+		}
+	}
+	cfg := &httpproxy.Config{HTTPProxy: v, HTTPSProxy: v}
+	return cfg.ProxyFunc()
 }
 
 func proxyFunc(o *Options) func(*url.URL) (*url.URL, error) {

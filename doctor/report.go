@@ -86,6 +86,9 @@ type Probe struct {
 	Transport string    `json:"transport,omitempty"` // udp, tcp
 	Tries     []NameTry `json:"tries,omitempty"`
 	Addrs     []string  `json:"addrs,omitempty"`
+	// AAAA is the answer to the AAAA question for the name that answered A:
+	// Go's resolver asks both at once and waits for both.
+	AAAA *NameTry `json:"aaaa,omitempty"`
 	// Bare is the answer for the name as given (rooted) when a search-list
 	// name answered first: it tells a Kubernetes short name from a wrong host.
 	Bare *NameTry `json:"bare,omitempty"`

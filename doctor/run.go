@@ -174,7 +174,7 @@ func (p *prober) listenProbe(ctx context.Context, l string) {
 }
 
 func sortProbes(ps []Probe) []Probe {
-	order := map[string]int{"dns": 0, "resolve": 1, "resolve-native": 1, "tcp": 2, "proxy": 3, "tls": 4, "http": 5, "goproxy": 6, "sumdb": 7, "listen": 8}
+	order := map[string]int{"dns": 0, "resolve": 1, "resolve-native": 1, "tcp": 2, "proxy": 3, "tls": 4, "http": 5, "http-direct": 5, "http-via-proxy": 5, "goproxy": 6, "sumdb": 7, "listen": 8}
 	out := append([]Probe(nil), ps...)
 	// Stable insertion sort by (target, kind, start): small n.
 	less := func(a, b Probe) bool {

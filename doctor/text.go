@@ -112,7 +112,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(b, "\nProbes:\n")
 	for _, p := range r.Probes {
 		mark := "ok  "
-		if !p.OK {
+		switch {
+		case p.Skipped != "":
+			mark = "skip"
+		case !p.OK:
 			mark = "FAIL"
 		}
 		what := p.Server
@@ -132,6 +135,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		line += fmt.Sprintf(" (%.0f ms)", p.DurationMS)
 		if p.Error != "" {
 			line += ": " + p.Error
+		}
+		if p.Skipped != "" {
+			line += ": " + p.Skipped
 		}
 		fmt.Fprintln(b, line)
 	}

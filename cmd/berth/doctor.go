@@ -25,11 +25,17 @@ What it checks:
           and GOMEMLIMIT, /etc/resolv.conf and nsswitch.conf read with Go's own
           resolver rules, /etc/hosts, the CA files crypto/x509 loads,
           HTTP(S)_PROXY/NO_PROXY as net/http applies them, GOPROXY, GOSUMDB,
-          GOPRIVATE and friends, TCP listeners (/proc/net/tcp)
+          GOPRIVATE and friends, the netrc machines GOAUTH would use, TCP
+          listeners (/proc/net/tcp); on Windows the adapters' DNS servers
+          (GetAdaptersAddresses), the certificate store and the WinINet/WinHTTP
+          proxy settings Go ignores
   probes  in parallel under one deadline: DNS to each nameserver, Go's resolver
           (names tried via the search list counted), TCP per address, TLS with
-          the chain kept, HTTP with phase timings, the GOPROXY protocol and the
-          checksum database through each proxy
+          the chain kept and what the server asks of the client, HTTP with
+          phase timings (and the other path: direct, or through the proxy that
+          NO_PROXY skipped), the GOPROXY protocol as the go command speaks it
+          (redirects, netrc credentials; an HTML page, a JSON document, a 401
+          or a sign-in redirect is a finding) and the checksum database
   report  findings with stable ids, root cause first, cause, fix and evidence;
           a path diagram and a timing waterfall per target
 

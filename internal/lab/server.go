@@ -39,7 +39,8 @@ type Config struct {
 // DNSConfig is one DNS server (UDP and TCP on Addr, port 53 by default).
 type DNSConfig struct {
 	Addr string `json:"addr"`
-	// Mode is answer (default), timeout, servfail, refused, nxdomain or truncate.
+	// Mode is answer (default), timeout, servfail, refused, nxdomain,
+	// truncate or drop-aaaa (A answered, AAAA never).
 	Mode string `json:"mode,omitempty"`
 	// Delay is added before each answer.
 	Delay time.Duration `json:"delay,omitempty"`
@@ -161,6 +162,11 @@ func serveDNS(d DNSConfig) error {
 		switch d.Mode {
 		case "timeout":
 			return
+		case "drop-aaaa":
+			if len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeAAAA {
+				return
+			}
+			answer(m, r, d.Records)
 		case "servfail":
 			m.Rcode = dns.RcodeServerFailure
 		case "refused":

@@ -66,6 +66,11 @@ func wave2Scenarios() []scenario {
 		{name: "all-failures-immediate", want: "tcp.refused", args: []string{"https://" + ServerIP + ":8001/", "https://" + ServerIP + ":8002/", ServerIP + ":8003"},
 			check: fast},
 
+		// A and AAAA: Go asks both and waits for both.
+		{name: "aaaa-dropped", want: "dns.slow", sev: doctor.SevWarn, resolv: "nameserver " + ServerIP + "\noptions timeout:1 attempts:1\n",
+			dns: &DNSConfig{Mode: "drop-aaaa"}, servers: Config{HTTPS: []HTTPConfig{web(pki.Web)}}, args: []string{webURL},
+			check: func(t *testing.T, r *doctor.Report) { evidenceHas(t, r, "dns.slow", "did not answer AAAA") }},
+
 		// TLS to completion.
 		{name: "https-to-plain-http-port", want: "tls.plain-http",
 			servers: Config{HTTPS: []HTTPConfig{{Addr: ServerIP + ":443", Plain: true}}}, args: []string{webURL}},
@@ -108,6 +113,26 @@ func wave2Scenarios() []scenario {
 				Proxy: []ProxyConfig{{Addr: AltIP + ":3128", Hosts: map[string]string{"proxy.example.test": ServerIP}}}},
 			rules: [][]string{{"-A", "INPUT", "-s", ClientIP, "-d", ServerIP, "-p", "tcp", "--dport", "443", "-j", "DROP"}},
 			env:   append([]string{"HTTPS_PROXY=http://" + AltIP + ":3128"}, goproxyEnv...)},
+
+		// Both paths: the one the environment chose and the other.
+		{name: "proxy-down-direct-works", want: "proxy.unreachable", servers: Config{HTTPS: []HTTPConfig{web(pki.Web)}},
+			env: []string{"HTTPS_PROXY=http://" + ServerIP + ":3128"}, args: []string{webURL},
+			check: func(t *testing.T, r *doctor.Report) {
+				firstSummaryHas(t, r, "HTTPS_PROXY=http://"+ServerIP+":3128: ")
+				if f := r.Findings[0]; !strings.Contains(f.Fix[0], "add it to NO_PROXY (NO_PROXY=web.example.test)") {
+					t.Errorf("the direct path works: want the NO_PROXY fix first: %q", f.Fix)
+				}
+			}},
+		{name: "no-proxy-sends-direct-into-firewall", want: "tcp.timeout",
+			servers: Config{HTTPS: []HTTPConfig{web(pki.Web)}, Proxy: []ProxyConfig{{Addr: AltIP + ":3128", Hosts: map[string]string{"web.example.test": ServerIP}}}},
+			rules:   [][]string{{"-A", "INPUT", "-s", ClientIP, "-d", ServerIP, "-p", "tcp", "--dport", "443", "-j", "DROP"}},
+			env:     []string{"HTTPS_PROXY=http://" + AltIP + ":3128", "NO_PROXY=web.example.test"}, args: []string{webURL},
+			check: func(t *testing.T, r *doctor.Report) {
+				firstSummaryHas(t, r, "NO_PROXY=web.example.test: ")
+				if f := r.Findings[0]; !strings.Contains(f.Fix[0], "take web.example.test out of NO_PROXY") {
+					t.Errorf("the proxy path works: want the NO_PROXY fix first: %q", f.Fix)
+				}
+			}},
 
 		// A malformed proxy variable: Go dials the host it derived.
 		{name: "proxy-malformed-dials-derived-host", want: "proxy.malformed", servers: Config{HTTPS: []HTTPConfig{web(pki.Web)}},
