@@ -26,6 +26,7 @@ var (
 		Netrc, NetrcNoPort                     string // netrc files for proxy.example.test
 	}
 	labSkip string
+	labDir  string // removed when the tests end
 )
 
 func TestMain(m *testing.M) {
@@ -46,6 +47,7 @@ func setupAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	labDir = dir
 	if selfBin, err = os.Executable(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

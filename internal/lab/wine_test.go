@@ -3,6 +3,7 @@ package lab
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -31,8 +32,8 @@ func setupWine(t *testing.T) *Wine {
 			wineSkip = why
 			return
 		}
-		dir, err := os.MkdirTemp("", "berthwine")
-		if err != nil {
+		dir := filepath.Join(labDir, "wine") // removed with the lab's directory
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			wineSkip = err.Error()
 			return
 		}
