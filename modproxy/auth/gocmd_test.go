@@ -29,22 +29,8 @@ import (
 	"github.com/berth-dev/berth/store"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a logger's output across goroutines.
+type syncBuffer = testmod.SyncBuffer
 
 // authProxy is berth's proxy behind the auth handler, served over https with
 // a certificate from a test CA.

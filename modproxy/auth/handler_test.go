@@ -1,36 +1,21 @@
 package auth
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/testmod"
 	"github.com/berth-dev/berth/modproxy/proto"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a logger's output across goroutines.
+type syncBuffer = testmod.SyncBuffer
 
 // testFile writes an auth file with tokens ci (reads corp.example/team/*
 // and example.test), ops (admin, reads everything) and the given extra lines,

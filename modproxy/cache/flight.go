@@ -88,32 +88,7 @@ func (f *flight) finishWrite() {
 // returns io.EOF once the whole body is written and read, and the flight's
 // error if it fails first.
 func (f *flight) readRaw(ctx context.Context, p []byte, off int64) (int, error) {
-	f.mu.Lock()
-	for {
-		if f.done && f.err != nil {
-			err := f.err
-			f.mu.Unlock()
-			return 0, err
-		}
-		if off < f.written {
-			n := min(int64(len(p)), f.written-off)
-			tmp := f.tmp
-			f.mu.Unlock()
-			return tmp.ReadAt(p[:n], off)
-		}
-		if f.eof || f.done {
-			f.mu.Unlock()
-			return 0, io.EOF
-		}
-		ch := f.changed
-		f.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-		f.mu.Lock()
-	}
+	return f.read(ctx, p, off, false)
 }
 
 // rawReader is an io.Reader over readRaw from the start of the body.
@@ -216,6 +191,12 @@ func (f *flight) expectedSize() int64 {
 // available to clients, the flight ends, or ctx is done. It returns io.EOF at
 // the end of a committed body and the flight's error for a failed one.
 func (f *flight) readAt(ctx context.Context, p []byte, off int64) (int, error) {
+	return f.read(ctx, p, off, true)
+}
+
+// read is readAt (forClients: the last holdBack bytes wait for the flight to
+// complete) and readRaw (every byte written; io.EOF once all are written).
+func (f *flight) read(ctx context.Context, p []byte, off int64, forClients bool) (int, error) {
 	f.mu.Lock()
 	for {
 		if f.done && f.err != nil {
@@ -224,14 +205,11 @@ func (f *flight) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 			return 0, err
 		}
 		avail := f.written
-		if !f.done {
+		if forClients && !f.done {
 			avail -= holdBack
 		}
 		if off < avail {
-			n := int64(len(p))
-			if avail-off < n {
-				n = avail - off
-			}
+			n := min(int64(len(p)), avail-off)
 			if f.mem != nil {
 				copy(p, f.mem[off:off+n])
 				f.mu.Unlock()
@@ -241,7 +219,7 @@ func (f *flight) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 			f.mu.Unlock()
 			return tmp.ReadAt(p[:n], off)
 		}
-		if f.done {
+		if f.done || (!forClients && f.eof) {
 			f.mu.Unlock()
 			return 0, io.EOF
 		}

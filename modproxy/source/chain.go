@@ -1,7 +1,16 @@
-// Package source fetches module files from upstreams with GOPROXY semantics:
-// an ordered list of proxy URLs where an entry followed by "," falls through to
-// the next only when it answers 404 or 410, and an entry followed by "|" falls
-// through on any error; "off" refuses every fetch.
+// Package source is where the proxy's core gets what its store lacks. Source
+// (source.go) is the seam, at the level of the GOPROXY protocol: List, Latest,
+// Info, Mod, Zip and SumDB, each answering a Body or an error wrapping
+// ErrNotFound. Its implementations:
+//
+//   - Fetcher (fetcher.go): an upstream chain with GOPROXY semantics, an
+//     ordered list of proxy URLs where an entry followed by "," falls through
+//     to the next only when it answers 404 or 410, and an entry followed by
+//     "|" falls through on any error; "off" refuses every fetch.
+//   - VCS (vcs.go): version control, through the real go command run
+//     hermetically with GOPROXY=direct.
+//   - Router (source.go): module paths matching a route's patterns go to its
+//     own source, the rest to a default.
 //
 // Lists are parsed as the go command parses GOPROXY (internal/goenv). The
 // "direct" entry ends a list, as it does for the go command: what the walk

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/gitserver"
@@ -32,22 +31,8 @@ type privateBerth struct {
 	log *syncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a logger's output across goroutines.
+type syncBuffer = testmod.SyncBuffer
 
 func startPrivateBerth(t *testing.T, up *testmod.Upstream, git *gitserver.Server, storeDir, password string) *privateBerth {
 	t.Helper()
