@@ -64,6 +64,19 @@ done
 export BERTH_MINIO="$s3bin/minio" BERTH_VERSITYGW="$s3bin/versitygw"
 # --- end of the S3 servers block -------------------------------------------
 
+# --- redis-server: the lease backend's tests (issue 14) ---------------------
+# modproxy/lease, the cache's TestLease* and cmd/berth's TestProxyLeaseReplicas
+# start Debian's redis-server on loopback themselves (no service is used).
+# Without it (not root, no apt-get) they skip and say why.
+if ! command -v redis-server >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing redis-server (the lease tests)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+    || echo "== note: redis-server could not be installed: the lease tests will skip"
+fi
+command -v redis-server >/dev/null 2>&1 || echo "== note: no redis-server: the lease tests will skip"
+# --- end of the redis block --------------------------------------------------
+
 # --- wine: the doctor's Windows runs in the fault lab (issue 13) ------------
 # berth.exe runs under Debian's wine64 inside the lab's namespaces
 # (internal/lab TestWineLab). Go 1.24+ needs bcryptprimitives.dll's ProcessPrng,
