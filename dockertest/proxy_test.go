@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +31,10 @@ const sumdbName = "sum.berth.test"
 
 // upstreamOn serves built modules and a test checksum database (testmod) on
 // ip, the gateway of a network of the test, so that containers on that
-// network reach it. stop closes it; t.Cleanup does too.
-func upstreamOn(t *testing.T, ip string, built []testmod.Built) (u *testmod.Upstream, url string, stop func()) {
+// network reach it. With allow, it closes connections from other source
+// addresses at once: a container on any Docker network can reach the host's
+// addresses, even on an --internal one. stop closes it; t.Cleanup does too.
+func upstreamOn(t *testing.T, ip string, built []testmod.Built, allow ...netip.Prefix) (u *testmod.Upstream, url string, stop func()) {
 	t.Helper()
 	u, err := testmod.ServeBuilt(t.TempDir(), sumdbName, built)
 	if err != nil {
@@ -43,6 +46,20 @@ func upstreamOn(t *testing.T, ip string, built []testmod.Built) (u *testmod.Upst
 		t.Fatalf("listen on the bridge gateway %s: %v", ip, err)
 	}
 	hs := &http.Server{Handler: u.Server.Config.Handler, ReadHeaderTimeout: 10 * time.Second}
+	if len(allow) > 0 {
+		hs.ConnState = func(c net.Conn, st http.ConnState) {
+			if st != http.StateNew {
+				return
+			}
+			from, err := netip.ParseAddrPort(c.RemoteAddr().String())
+			for _, p := range allow {
+				if err == nil && p.Contains(from.Addr().Unmap()) {
+					return
+				}
+			}
+			c.Close()
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -15,11 +15,9 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
-	"html"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cgi"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,13 +41,13 @@ type Server struct {
 	// ProxyURL is the http:// URL of the CONNECT proxy that leads to Host.
 	ProxyURL string
 
-	dir  string // work trees and files
-	root string // GIT_PROJECT_ROOT
-	tls  net.Listener
-	prx  net.Listener
-	srv  *http.Server
-	wg   sync.WaitGroup
-	git  string // the git-http-backend binary
+	dir     string // work trees and files
+	root    string // GIT_PROJECT_ROOT
+	tls     net.Listener
+	prx     net.Listener
+	srv     *http.Server
+	wg      sync.WaitGroup
+	handler *Handler
 
 	mu     sync.Mutex
 	repos  map[string]*Repo // by root path below Host ("team/lib")
@@ -75,9 +73,22 @@ func New(t testing.TB, host string) *Server {
 		repos:  map[string]*Repo{},
 		counts: map[string]int{},
 		clock:  time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
-		git:    filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
 	}
 	s.root = filepath.Join(s.dir, "repos")
+	s.handler = &Handler{
+		Host: host, User: s.User, Password: s.Password, Root: s.root,
+		Backend: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
+		Repos: func() []string {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			roots := make([]string, 0, len(s.repos))
+			for r := range s.repos {
+				roots = append(roots, r)
+			}
+			return roots
+		},
+		Count: s.count,
+	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +132,11 @@ func (s *Server) Close() {
 	s.srv.Close()
 	s.wg.Wait()
 }
+
+// ProjectRoot returns the directory of the bare repositories (git
+// http-backend's GIT_PROJECT_ROOT): root "team/lib" is ProjectRoot()/team/lib.git.
+// A Handler over a copy of it serves the same repositories elsewhere.
+func (s *Server) ProjectRoot() string { return s.root }
 
 // Env returns the environment that leads the go command and git to Host:
 // the CONNECT proxy for https. The CA must be trusted separately
@@ -197,7 +213,8 @@ func (s *Server) count(kind, root string) {
 	s.mu.Unlock()
 }
 
-// serve answers go-get meta requests and git smart HTTP.
+// serve answers go-get meta requests and git smart HTTP: the hook first,
+// then the Handler over the repositories made with NewRepo.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	hook := s.hook
@@ -205,68 +222,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if hook != nil && hook(w, r) {
 		return
 	}
-	p := strings.TrimPrefix(r.URL.Path, "/")
-	if r.URL.Query().Get("go-get") == "1" {
-		s.serveMeta(w, p)
-		return
-	}
-	root, rest, ok := strings.Cut(p, ".git/")
-	if !ok {
-		http.Error(w, "not found", http.StatusNotFound)
-		return
-	}
-	s.mu.Lock()
-	repo := s.repos[root]
-	s.mu.Unlock()
-	kind := "other"
-	switch {
-	case rest == "info/refs":
-		kind = "refs"
-	case rest == "git-upload-pack":
-		kind = "upload-pack"
-	case rest == "git-receive-pack" || r.URL.Query().Get("service") == "git-receive-pack":
-		http.Error(w, "pushing is not served", http.StatusForbidden)
-		return
-	}
-	if u, pw, ok := r.BasicAuth(); !ok || u != s.User || pw != s.Password {
-		s.count("denied", root)
-		w.Header().Set("WWW-Authenticate", `Basic realm="corp git"`)
-		http.Error(w, "HTTP Basic: Access denied", http.StatusUnauthorized)
-		return
-	}
-	if repo == nil {
-		http.Error(w, "repository not found", http.StatusNotFound)
-		return
-	}
-	s.count(kind, root)
-	h := &cgi.Handler{
-		Path: s.git,
-		Root: "/",
-		Env:  []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=" + s.User},
-	}
-	h.ServeHTTP(w, r)
-}
-
-// serveMeta answers ?go-get=1 for p with the repository whose root is p or
-// a prefix of it, as git hosts do.
-func (s *Server) serveMeta(w http.ResponseWriter, p string) {
-	s.mu.Lock()
-	var best string
-	for root := range s.repos {
-		if (p == root || strings.HasPrefix(p, root+"/")) && len(root) > len(best) {
-			best = root
-		}
-	}
-	s.mu.Unlock()
-	s.count("go-get", p)
-	if best == "" {
-		http.Error(w, "no repository at "+p, http.StatusNotFound)
-		return
-	}
-	imp := s.Host + "/" + best
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta name=\"go-import\" content=\"%s git https://%s/%s.git\"></head><body>go get %s</body></html>\n",
-		html.EscapeString(imp), s.Host, html.EscapeString(best), html.EscapeString(imp))
+	s.handler.ServeHTTP(w, r)
 }
 
 // proxyLoop is a CONNECT proxy that leads to the server for Host:443 and
