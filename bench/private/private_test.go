@@ -3,11 +3,14 @@
 //
 //	go test -run XXX -bench . -benchtime 3x ./bench/private
 //
-// It prints the ratios it is judged by: a cold private module through berth
-// against GOPROXY=direct from the same git server (target <= 1.15), a warm
-// private module against a warm public one (target ~1), and the number of
-// version-control fetches 100 concurrent clients of one cold version cause
-// (target 1).
+// It prints the ratios it is judged by, each of medians: a cold private
+// module through berth against GOPROXY=direct from the same git server
+// (target <= 1.15); a warm private module against a warm public one (target
+// ~1), the public ones being twins of the private ones (the same 50 files of
+// 2 KB), asked for with the same requests (.info, .mod, .zip; the checksum
+// database off for both) in interleaved pairs, both by the go command and
+// over plain HTTP; and the number of version-control fetches 100 concurrent
+// clients of one cold version cause (target 1).
 package private
 
 import (
@@ -19,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,22 +46,32 @@ type fixture struct {
 	gobin string
 }
 
+// content is module i's files beside its go.mod: 50 files of 2 KB, the
+// same for the private module on the git server and its public twin.
+func content(i int) map[string]string {
+	files := map[string]string{}
+	for j := range 50 {
+		files[fmt.Sprintf("f%d.go", j)] = fmt.Sprintf("package m%d\n\nconst C%d = %q\n", i, j, strings.Repeat("x", 2000))
+	}
+	return files
+}
+
 func newFixture(b *testing.B) *fixture {
 	git := gitserver.New(b, "")
+	var public []testmod.Module
 	for i := range 3 {
 		r := git.NewRepo(b, fmt.Sprintf("team/m%d", i))
-		files := map[string]string{"go.mod": fmt.Sprintf("module git.corp.example/team/m%d\n\ngo 1.21\n", i)}
-		for j := range 50 {
-			files[fmt.Sprintf("f%d.go", j)] = fmt.Sprintf("package m%d\n\nconst C%d = %q\n", i, j, strings.Repeat("x", 2000))
-		}
+		files := content(i)
+		files["go.mod"] = fmt.Sprintf("module git.corp.example/team/m%d\n\ngo 1.21\n", i)
 		r.Commit(b, files)
 		r.Tag(b, "v1.0.0")
+		public = append(public, testmod.Module{Path: fmt.Sprintf("example.test/pub/m%d", i), Version: "v1.0.0", Files: content(i)})
 	}
 	out, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
 		b.Skip("no go command")
 	}
-	return &fixture{git: git, up: testmod.NewUpstream(b, testmod.BaseModules()), gobin: filepath.Join(strings.TrimSpace(string(out)), "bin", "go")}
+	return &fixture{git: git, up: testmod.NewUpstream(b, append(testmod.BaseModules(), public...)), gobin: filepath.Join(strings.TrimSpace(string(out)), "bin", "go")}
 }
 
 func (f *fixture) vcsEnv() []string {
@@ -120,26 +134,99 @@ func (f *fixture) directEnv(b *testing.B) []string {
 		"NETRC="+f.git.WriteNetrc(home, f.git.User, f.git.Password), "GIT_CONFIG_GLOBAL="+f.git.WriteGitConfig(home))
 }
 
-var mods = []string{"git.corp.example/team/m0@v1.0.0", "git.corp.example/team/m1@v1.0.0", "git.corp.example/team/m2@v1.0.0"}
+var (
+	mods  = []string{"git.corp.example/team/m0@v1.0.0", "git.corp.example/team/m1@v1.0.0", "git.corp.example/team/m2@v1.0.0"}
+	twins = []string{"example.test/pub/m0@v1.0.0", "example.test/pub/m1@v1.0.0", "example.test/pub/m2@v1.0.0"}
+)
+
+// warmed is the number of warm pairs measured per berth.
+const warmed = 15
+
+// warmEnv is clientEnv with the public twins out of the checksum database
+// too, so that a warm private and a warm public download make the same
+// requests (.info, .mod, .zip of three versions of the same size) and
+// differ only in the route berth stored them by.
+func (f *fixture) warmEnv(berth string) []string {
+	return []string{"PATH=" + filepath.Dir(f.gobin), "GOPROXY=" + berth, "GOSUMDB=" + f.up.GOSUMDB(),
+		"GONOSUMDB=" + string(private) + ",example.test/pub", "GONOPROXY=none"}
+}
+
+// getAll fetches the .info, .mod and .zip of each module version from
+// berth with one keep-alive client, as the go command does, and returns the
+// time taken.
+func getAll(b *testing.B, berth string, mvs []string) time.Duration {
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	start := time.Now()
+	for _, mv := range mvs {
+		path, version, _ := strings.Cut(mv, "@")
+		for _, ext := range []string{".info", ".mod", ".zip"} {
+			resp, err := c.Get(berth + "/" + path + "/@v/" + version + ext)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("%s%s: %s", mv, ext, resp.Status)
+			}
+		}
+	}
+	return time.Since(start)
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
 
 func BenchmarkPrivate(b *testing.B) {
 	f := newFixture(b)
-	var direct, cold, warmPriv, warmPub time.Duration
-	n := 0
+	var direct, cold, warmPriv, warmPub, httpPriv, httpPub []time.Duration
 	for b.Loop() {
-		n++
-		direct += f.download(b, f.directEnv(b), mods...)
-		url, _ := f.berth(b)
-		cold += f.download(b, f.clientEnv(url), mods...)
-		warmPriv += f.download(b, f.clientEnv(url), mods...)
-		f.download(b, f.clientEnv(url), "example.test/lib@v1.1.0", "example.test/lib@v1.0.0", "example.test/lib/v2@v2.0.0")
-		warmPub += f.download(b, f.clientEnv(url), "example.test/lib@v1.1.0", "example.test/lib@v1.0.0", "example.test/lib/v2@v2.0.0")
+		direct = append(direct, f.download(b, f.directEnv(b), mods...))
+		url, vcs := f.berth(b)
+		cold = append(cold, f.download(b, f.clientEnv(url), mods...))
+		f.download(b, f.warmEnv(url), twins...) // the public twins' cold fetch
+		runs := vcs.Runs()
+		// Warm: interleaved pairs, the order swapped every pair.
+		for i := range warmed {
+			priv := func() { warmPriv = append(warmPriv, f.download(b, f.warmEnv(url), mods...)) }
+			pub := func() { warmPub = append(warmPub, f.download(b, f.warmEnv(url), twins...)) }
+			hpriv := func() { httpPriv = append(httpPriv, getAll(b, url, mods)) }
+			hpub := func() { httpPub = append(httpPub, getAll(b, url, twins)) }
+			if i%2 == 0 {
+				priv()
+				pub()
+			} else {
+				pub()
+				priv()
+			}
+			for j := range 10 { // a round over HTTP takes about 1 ms: more of them
+				if j%2 == 0 {
+					hpriv()
+					hpub()
+				} else {
+					hpub()
+					hpriv()
+				}
+			}
+		}
+		if n := vcs.Runs() - runs; n != 0 {
+			b.Errorf("warm private downloads ran version control %d times; a stored version must be served from the store", n)
+		}
 	}
-	avg := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(n) }
-	b.ReportMetric(avg(cold)/avg(direct), "cold/direct")
-	b.ReportMetric(avg(warmPriv)/avg(warmPub), "warm-private/warm-public")
-	fmt.Printf("private modules (3 modules, %d runs): GOPROXY=direct %.0f ms, cold through berth %.0f ms (%.2fx, target <= 1.15x); warm private %.0f ms vs warm public %.0f ms (%.2fx)\n",
-		n, avg(direct), avg(cold), avg(cold)/avg(direct), avg(warmPriv), avg(warmPub), avg(warmPriv)/avg(warmPub))
+	b.ReportMetric(ms(median(cold))/ms(median(direct)), "cold/direct")
+	b.ReportMetric(ms(median(warmPriv))/ms(median(warmPub)), "warm-private/warm-public")
+	b.ReportMetric(ms(median(httpPriv))/ms(median(httpPub)), "http-warm-private/public")
+	fmt.Printf("private modules (3 modules of 100 KB, %d runs, medians): GOPROXY=direct %.0f ms, cold through berth %.0f ms (%.2fx, target <= 1.15x)\n",
+		len(cold), ms(median(direct)), ms(median(cold)), ms(median(cold))/ms(median(direct)))
+	fmt.Printf("warm, the same content private and public, interleaved: go mod download %.1f ms vs %.1f ms (%.2fx, target ~1; %d pairs); .info+.mod+.zip over HTTP %.2f ms vs %.2f ms (%.2fx; %d pairs)\n",
+		ms(median(warmPriv)), ms(median(warmPub)), ms(median(warmPriv))/ms(median(warmPub)), len(warmPriv),
+		ms(median(httpPriv)), ms(median(httpPub)), ms(median(httpPriv))/ms(median(httpPub)), len(httpPriv))
 
 	// 100 concurrent clients of one cold version: one version-control fetch.
 	url, vcs := f.berth(b)
