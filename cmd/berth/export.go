@@ -148,7 +148,8 @@ func missingSumAdvice(me *airgap.MissingSumError, noSource error, args []string)
 		if noSource != nil {
 			why = " (" + noSource.Error() + ")"
 		}
-		cmd := []string{"berth", "export", "--upstream", "https://proxy.golang.org"}
+		// The upstream to name is the user's own: berth names none.
+		cmd := []string{"berth", "export", "--upstream", "YOUR-MODULE-PROXY-URL"}
 		for i := 0; i < len(args); i++ {
 			switch a := args[i]; {
 			case a == "--upstream" || a == "-upstream":

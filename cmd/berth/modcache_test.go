@@ -40,7 +40,7 @@ func TestExportFetchesMissingChecksumData(t *testing.T) {
 	if code != 1 || len(lines) != 1 || out != "" {
 		t.Fatalf("export with no upstream: exit %d, want 1 and one line:\n%s%s", code, out, errs)
 	}
-	for _, want := range []string{"2 of 2 module versions have no checksum data", "run berth export --upstream https://proxy.golang.org --store " + src + " -o " + bundle, "--sumdb off"} {
+	for _, want := range []string{"2 of 2 module versions have no checksum data", "run berth export --upstream YOUR-MODULE-PROXY-URL --store " + src + " -o " + bundle, "--sumdb off"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("export with no upstream does not say %q:\n%s", want, errs)
 		}
