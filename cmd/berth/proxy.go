@@ -47,7 +47,8 @@ tree, and an existing module cache can be served as it is:
     berth proxy --store "$(go env GOMODCACHE)/cache/download" --offline
 
 Endpoints besides the protocol: /healthz (liveness), /readyz (readiness: the
-store is writable; fails first during shutdown), /metrics (Prometheus).
+store is writable; fails first during shutdown; with --lease, the lease backend's
+state, which never fails it), /metrics (Prometheus).
 On SIGTERM: /readyz fails, --drain-delay passes, the listener closes, running
 requests and upstream fetches get --shutdown-timeout to finish; nothing partial
 is ever left in the store. A second SIGTERM or SIGINT ends berth at once.
@@ -68,6 +69,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	f := newFlags("proxy", proxyAbout+proxyAccessHelp, stdout, stderr)
 	listen := f.String("listen", ":3000", "`address` to listen on; the default listens on all interfaces,\nsince a proxy bound to 127.0.0.1 in a container is unreachable from outside it")
 	storeDir := f.String("store", "./berth-store", storeUsage)
+	leaseSpec := f.String("lease", "", leaseUsage)
 	upstream := f.String("upstream", "", "GOPROXY-style `list` of upstream proxies, e.g. 'https://a,https://b|https://c', or off\n(default: $GOPROXY, else `go env GOPROXY`)")
 	listTTL := f.Duration("list-ttl", time.Minute, "how long @v/list and @latest answers are served before the upstream is asked again")
 	negTTL := f.Duration("negative-ttl", time.Minute, "how long an upstream 404/410 is remembered")
@@ -141,6 +143,13 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer unlock()
 	}
+	ls, backend, err := openLease(*leaseSpec, st)
+	if err != nil {
+		return f.Usagef("%v", err)
+	}
+	if backend != nil {
+		defer backend.Close()
+	}
 	// Everything that can fail at start fails before anything runs in the
 	// background, so a fatal error is the last line berth prints: the store
 	// and its lock, then the listener (connections wait in the backlog until
@@ -167,6 +176,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Store:           st,
 		Source:          ps.Source,
 		Ledger:          ps.Ledger,
+		Lease:           ls,
 		ListTTL:         *listTTL,
 		NegativeTTL:     *negTTL,
 		FetchTimeout:    *fetchTimeout,
@@ -184,6 +194,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer px.Close()
+	if backend != nil {
+		log.Info("fetches are leased across the replicas sharing the store", "lease", backend.String(), "store", where)
+	}
 	if sumKey == "" {
 		log.Warn("checksum verification is off: fetched files are stored unverified (set --sumdb)")
 	}
@@ -205,7 +218,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	health.AddReadiness("store-writable", 2*time.Second, func(ctx context.Context) error { return store.Check(ctx, st) })
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.LiveHandler())
-	mux.Handle("GET /readyz", health.ReadyHandler())
+	mux.Handle("GET /readyz", readyHandler(&health, px.Core(), backend))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", px)
 

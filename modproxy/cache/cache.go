@@ -11,6 +11,8 @@
 //	                    answers a Content (a stored file, bytes, or a flight)
 //	  store hit         the committed file (store.Store), read whole when small
 //	  miss -> flight    flight.go: one fetch per key, streamed to every waiter
+//	     lease.go       Config.Lease: the flight waits while another replica
+//	                    sharing the store fetches the key (an optimisation)
 //	     fetch.go       source.Source -> store.Writer, verify, Commit
 //	     sumdb.Verifier reads the checksum database through Get itself
 //	  mutable (mutable.go)  list, @latest, queries: TTL, stale-if-error
@@ -96,6 +98,12 @@ type Config struct {
 	// at least this long on average. 0 means 15ms; negative, always.
 	PrefetchMinRTT time.Duration
 
+	// Lease, if set, keeps a fetch single across replicas sharing Store (an
+	// S3 bucket): a replica that finds a key's lease taken waits for the
+	// object, and fetches itself if the lease expires. Nil: fetches are single
+	// per process only, which is all one replica needs.
+	Lease Lease
+
 	// Removed, if set, is called with each key eviction removes, so that a
 	// cache in front of this one (the HTTP face's memory) drops it too.
 	Removed func(key string)
@@ -128,6 +136,8 @@ type Cache struct {
 	neg       *memCache          // not-found answers
 	rejected  *memCache          // refused files: reason word, NUL, message
 	supported sync.Map           // sumdb names whose "supported" marker is stored
+
+	leaseH leaseHealth
 
 	verifier *sumdb.Verifier // nil: no checksum verification
 	// wholeZipHashes counts zips hashed after they were whole, because they

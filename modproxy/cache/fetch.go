@@ -63,6 +63,21 @@ func asNotFound(err error) error {
 // store, verify, commit.
 func (c *Cache) fetch(fl *flight, r proto.Request) {
 	defer c.wg.Done()
+	releaseLease, stored, err := c.holdLease(c.ctx, r.Key)
+	if stored || err != nil {
+		// Another replica committed it (callers read the store), or Close.
+		if stored {
+			err = errStoredElsewhere
+		}
+		c.flightsMu.Lock()
+		delete(c.flights, r.Key)
+		c.flightsMu.Unlock()
+		fl.complete(err, time.Time{})
+		fl.release()
+		return
+	}
+	// Released once the store answers for the key, or the fetch failed.
+	defer releaseLease()
 	ep := r.Kind.String()
 	start := time.Now()
 	c.m.inflight.Inc()

@@ -107,6 +107,9 @@ func (c *Cache) immutable(ctx context.Context, r proto.Request) (*Content, error
 		}
 		if err := fl.earlyErr(); err != nil {
 			fl.release()
+			if err == errStoredElsewhere {
+				continue
+			}
 			return nil, err
 		}
 		ct := &Content{Size: fl.expectedSize(), fl: fl}

@@ -14,6 +14,11 @@ type metrics struct {
 	inflight       prometheus.Gauge
 	evicted        prometheus.Counter
 	fetchDurations *prometheus.HistogramVec // endpoint
+
+	leaseUp        prometheus.Gauge
+	leaseErrors    prometheus.Counter
+	leaseWaits     prometheus.Counter
+	leaseTakeovers prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,9 +52,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to fetch, verify and commit one upstream file.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
 		}, []string{"endpoint"}),
+		leaseUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_proxy_lease_backend_up",
+			Help: "1 while the lease backend (--lease) answers, or when there is none; 0 while fetches are single per replica only.",
+		}),
+		leaseErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_proxy_lease_errors_total",
+			Help: "Lease requests the backend failed to answer; the fetch went ahead without the lease.",
+		}),
+		leaseWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_proxy_lease_waits_total",
+			Help: "Fetches that found the key's lease held by another replica and waited for its object.",
+		}),
+		leaseTakeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_proxy_lease_takeovers_total",
+			Help: "Fetches that took a lease over after its holder stopped without committing.",
+		}),
 	}
+	m.leaseUp.Set(1)
 	if reg != nil {
-		reg.MustRegister(m.upstream, m.upstreamBytes, m.stale, m.rejected, m.inflight, m.evicted, m.fetchDurations)
+		reg.MustRegister(m.upstream, m.upstreamBytes, m.stale, m.rejected, m.inflight, m.evicted, m.fetchDurations,
+			m.leaseUp, m.leaseErrors, m.leaseWaits, m.leaseTakeovers)
 	}
 	return m
 }

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/berth-dev/berth/internal/redistest"
+	"github.com/berth-dev/berth/internal/testmod"
+	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/store/s3/s3test"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startReplica runs `berth proxy` on the bucket with the lease and returns
+// its base URL and its log.
+func startReplica(t *testing.T, bin string, env []string, args ...string) (string, *syncBuf) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"proxy", "--listen", "127.0.0.1:0", "--drain-delay", "0", "--log-format", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuf{}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("replica log:\n%s", logs.String())
+		}
+	})
+	sc := bufio.NewScanner(stderr)
+	addr := ""
+	for sc.Scan() {
+		line := sc.Text()
+		logs.Write([]byte(line + "\n"))
+		if strings.Contains(line, "berth proxy listening") {
+			if i := strings.Index(line, `"addr":"`); i >= 0 {
+				addr = strings.SplitN(line[i+len(`"addr":"`):], `"`, 2)[0]
+				break
+			}
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no listening line:\n%s", logs.String())
+	}
+	go io.Copy(logs, stderr)
+	return "http://" + addr, logs
+}
+
+// TestProxyLeaseReplicas runs two berth processes on one MinIO bucket with
+// --lease on a real redis-server: 8 clients get every file, which the
+// upstream sees once in all; with Redis stopped both keep serving, each says
+// so in one WARN line, and /readyz stays ready and reports it.
+func TestProxyLeaseReplicas(t *testing.T) {
+	rs := redistest.Start(t)
+	if _, err := s3test.Binary(s3test.MinIO); err != nil {
+		t.Skip(err)
+	}
+	bin := buildBerth(t)
+	ms, err := s3test.Start(context.Background(), s3test.MinIO, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Stop()
+	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.MakeBucket(context.Background(), "replicas", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var mods []testmod.Module
+	for i := range 4 {
+		mods = append(mods, testmod.Module{Path: fmt.Sprintf("example.test/r%d", i), Version: "v1.0.0",
+			Files: map[string]string{"r.go": "package r\n", "big.txt": strings.Repeat(fmt.Sprintf("%x", i*7919), 200<<10)}})
+	}
+	up := testmod.NewUpstream(t, mods)
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/@v/") {
+			time.Sleep(50 * time.Millisecond) // so that the replicas' misses overlap
+		}
+		return false
+	})
+	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "BERTH_PRIVATE=", "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	var bases []string
+	var logs []*syncBuf
+	for range 2 {
+		base, log := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
+			"--store", "s3://replicas/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
+		bases, logs = append(bases, base), append(logs, log)
+	}
+	files := func(from, to int) []string {
+		var ps []string
+		for i := from; i < to; i++ {
+			for _, ext := range []string{".info", ".mod", ".zip"} {
+				ps = append(ps, fmt.Sprintf("/example.test/r%d/@v/v1.0.0%s", i, ext))
+			}
+		}
+		return ps
+	}
+	get := func(ps []string) {
+		var wg sync.WaitGroup
+		for c := range 8 {
+			wg.Go(func() {
+				for j := range ps {
+					p := ps[(c+j)%len(ps)]
+					resp, err := http.Get(bases[c%2] + p)
+					if err != nil {
+						t.Errorf("client %d: GET %s: %v", c, p, err)
+						continue
+					}
+					body, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != 200 {
+						t.Errorf("client %d: GET %s: %d, %v: %.200s", c, p, resp.StatusCode, err, body)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	with := files(0, 2)
+	get(with)
+	for _, p := range with {
+		if n := up.Count(p); n != 1 {
+			t.Errorf("upstream fetches of %s through two leased replicas: %d, want 1", p, n)
+		}
+	}
+
+	rs.Stop()
+	without := files(2, 4)
+	get(without)
+	for i, log := range logs {
+		if n := strings.Count(log.String(), "lease backend unreachable"); n != 1 {
+			t.Errorf("replica %d: %d 'lease backend unreachable' lines with Redis stopped, want 1", i, n)
+		}
+		resp, err := http.Get(bases[i] + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep readyReport
+		err = json.NewDecoder(resp.Body).Decode(&rep)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || rep.Status != "ok" {
+			t.Errorf("replica %d: /readyz with Redis stopped: %d %+v (%v); want 200: the lease is an optimisation", i, resp.StatusCode, rep, err)
+		}
+		if rep.Lease == nil || rep.Lease.OK || rep.Lease.Error == "" {
+			t.Errorf("replica %d: /readyz does not report the lease backend down: %+v", i, rep.Lease)
+		}
+		resp, err = http.Get(bases[i] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(m), "\nberth_proxy_lease_backend_up 0\n") {
+			t.Errorf("replica %d: /metrics does not say berth_proxy_lease_backend_up 0", i)
+		}
+	}
+}
+
+// TestOpenLease: --lease takes a Redis URL, and only with a shared store.
+func TestOpenLease(t *testing.T) {
+	disk, _, closeFn, err := openStore(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if l, _, err := openLease("", disk); l != nil || err != nil {
+		t.Errorf("no --lease: %v, %v; want none", l, err)
+	}
+	if _, _, err := openLease("redis://127.0.0.1:6379", disk); err == nil || !strings.Contains(err.Error(), "s3://") {
+		t.Errorf("--lease with a disk store: %v; want a refusal that names an s3:// store", err)
+	}
+	var shared struct{ store.Store } // not a disk store
+	for _, bad := range []string{"s3", "redis://", "127.0.0.1:6379"} {
+		if _, _, err := openLease(bad, shared); err == nil || !strings.Contains(err.Error(), "redis://HOST:PORT") {
+			t.Errorf("--lease=%s: %v; want a refusal that shows the form", bad, err)
+		}
+	}
+}
