@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,26 +23,9 @@ import (
 	"github.com/berth-dev/berth/store/s3/s3test"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startReplica runs `berth proxy` on the bucket with the lease and returns
 // its base URL and its log.
-func startReplica(t *testing.T, bin string, env []string, args ...string) (string, *syncBuf) {
+func startReplica(t *testing.T, bin string, env []string, args ...string) (string, *testmod.SyncBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"proxy", "--listen", "127.0.0.1:0", "--drain-delay", "0", "--log-format", "json"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -51,7 +33,7 @@ func startReplica(t *testing.T, bin string, env []string, args ...string) (strin
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuf{}
+	logs := &testmod.SyncBuffer{}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -115,7 +97,7 @@ func TestProxyLeaseReplicas(t *testing.T) {
 	})
 	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "BERTH_PRIVATE=", "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
 	var bases []string
-	var logs []*syncBuf
+	var logs []*testmod.SyncBuffer
 	for range 2 {
 		base, log := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
 			"--store", "s3://replicas/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())

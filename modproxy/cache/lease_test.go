@@ -30,26 +30,9 @@ import (
 // with its own local cache and its own lease client of one real redis-server,
 // against a counting upstream.
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
 type replica struct {
 	*Cache
-	log *lockedBuf
+	log *testmod.SyncBuffer
 }
 
 type leaseRig struct {
@@ -137,7 +120,7 @@ func (rig *leaseRig) newReplica(t *testing.T, ttl time.Duration) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := &lockedBuf{}
+	buf := &testmod.SyncBuffer{}
 	c, err := New(Config{Store: st, Source: &source.Fetcher{Chain: chain, Logger: slog.New(slog.NewTextHandler(buf, nil))}, SumDBKey: rig.up.GOSUMDB(), Lease: l,
 		Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
@@ -146,7 +129,7 @@ func (rig *leaseRig) newReplica(t *testing.T, ttl time.Duration) *replica {
 	t.Cleanup(func() {
 		c.Close()
 		if t.Failed() {
-			t.Logf("replica log:\n%s", buf.b.String())
+			t.Logf("replica log:\n%s", buf.String())
 		}
 	})
 	return &replica{Cache: c, log: buf}
@@ -221,7 +204,7 @@ func TestLeaseOneFetchAcrossReplicas(t *testing.T) {
 	var waits float64
 	for _, r := range rig.replicas {
 		waits += testutil.ToFloat64(r.m.leaseWaits)
-		if n := r.log.count("lease backend unreachable"); n != 0 {
+		if n := count(r.log, "lease backend unreachable"); n != 0 {
 			t.Errorf("a replica said the lease backend was unreachable %d times", n)
 		}
 	}
@@ -260,7 +243,7 @@ func TestLeaseTakeoverDeadHolder(t *testing.T) {
 	if n := testutil.ToFloat64(b.m.leaseTakeovers); n != 1 {
 		t.Errorf("takeovers: %v, want 1", n)
 	}
-	if n := b.log.count("lease taken over"); n != 1 {
+	if n := count(b.log, "lease taken over"); n != 1 {
 		t.Errorf("%d 'lease taken over' lines, want 1", n)
 	}
 	rig.fetchedOnce(t, fs[2:])
@@ -348,7 +331,7 @@ func TestLeaseBackendDown(t *testing.T) {
 	rig.redis.Stop()
 	rig.download(t, during)
 	for i, r := range rig.replicas {
-		if n := r.log.count("lease backend unreachable"); n != 1 {
+		if n := count(r.log, "lease backend unreachable"); n != 1 {
 			t.Errorf("replica %d: %d 'lease backend unreachable' lines during one outage, want 1", i, n)
 		}
 		if ok, _, err := r.LeaseStatus(); ok || err == nil {
@@ -374,7 +357,7 @@ func TestLeaseBackendDown(t *testing.T) {
 		if ok, _, err := r.LeaseStatus(); !ok {
 			t.Errorf("replica %d: LeaseStatus not ok after Redis is back: %v", i, err)
 		}
-		if n := r.log.count("lease backend answers again"); n != 1 {
+		if n := count(r.log, "lease backend answers again"); n != 1 {
 			t.Errorf("replica %d: %d 'answers again' lines, want 1", i, n)
 		}
 		if v := testutil.ToFloat64(r.m.leaseUp); v != 1 {
@@ -384,6 +367,8 @@ func TestLeaseBackendDown(t *testing.T) {
 	rig.download(t, after)
 	rig.fetchedOnce(t, after)
 }
+
+func count(b *testmod.SyncBuffer, s string) int { return strings.Count(b.String(), s) }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
