@@ -64,18 +64,25 @@ done
 export BERTH_MINIO="$s3bin/minio" BERTH_VERSITYGW="$s3bin/versitygw"
 # --- end of the S3 servers block -------------------------------------------
 
-# --- redis-server: the lease backend's tests (issue 14) ---------------------
+# --- redis-server and nginx: the lease and replica tests (issue 14) ---------
 # modproxy/lease, the cache's TestLease* and cmd/berth's TestProxyLeaseReplicas
-# start Debian's redis-server on loopback themselves (no service is used).
-# Without it (not root, no apt-get) they skip and say why.
-if ! command -v redis-server >/dev/null 2>&1 \
-   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "== installing redis-server (the lease tests)"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
-    || echo "== note: redis-server could not be installed: the lease tests will skip"
+# start Debian's redis-server on loopback themselves (no service is used);
+# cmd/berth's TestReplicasBehindNginx also starts Debian's nginx in front of
+# three berth processes. Without them (not root, no apt-get) those tests skip
+# and say why.
+lease_apt=()
+command -v redis-server >/dev/null 2>&1 || lease_apt+=(redis-server)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || lease_apt+=(nginx)
+if [ ${#lease_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${lease_apt[*]} (the lease and replica tests)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${lease_apt[@]}" >/dev/null; } \
+      || echo "== note: ${lease_apt[*]} could not be installed: the lease and replica tests that need them will skip"
+  else
+    echo "== note: ${lease_apt[*]} missing and not root: the lease and replica tests that need them will skip"
+  fi
 fi
-command -v redis-server >/dev/null 2>&1 || echo "== note: no redis-server: the lease tests will skip"
-# --- end of the redis block --------------------------------------------------
+# --- end of the redis and nginx block ---------------------------------------
 
 # --- wine: the doctor's Windows runs in the fault lab (issue 13) ------------
 # berth.exe runs under Debian's wine64 inside the lab's namespaces
