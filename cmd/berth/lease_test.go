@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,8 +25,8 @@ import (
 )
 
 // startReplica runs `berth proxy` on the bucket with the lease and returns
-// its base URL and its log.
-func startReplica(t *testing.T, bin string, env []string, args ...string) (string, *testmod.SyncBuffer) {
+// its base URL, its log and its process.
+func startReplica(t *testing.T, bin string, env []string, args ...string) (string, *testmod.SyncBuffer, *os.Process) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"proxy", "--listen", "127.0.0.1:0", "--drain-delay", "0", "--log-format", "json"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -57,7 +58,7 @@ func startReplica(t *testing.T, bin string, env []string, args ...string) (strin
 		t.Fatalf("no listening line:\n%s", logs.String())
 	}
 	go io.Copy(logs, stderr)
-	return "http://" + addr, logs
+	return "http://" + addr, logs, cmd.Process
 }
 
 // TestProxyLeaseReplicas runs two berth processes on one MinIO bucket with
@@ -99,7 +100,7 @@ func TestProxyLeaseReplicas(t *testing.T) {
 	var bases []string
 	var logs []*testmod.SyncBuffer
 	for range 2 {
-		base, log := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
+		base, log, _ := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
 			"--store", "s3://replicas/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
 		bases, logs = append(bases, base), append(logs, log)
 	}
@@ -191,5 +192,145 @@ func TestOpenLease(t *testing.T) {
 		if _, _, err := openLease(bad, shared); err == nil || !strings.Contains(err.Error(), "redis://HOST:PORT") {
 			t.Errorf("--lease=%s: %v; want a refusal that shows the form", bad, err)
 		}
+	}
+}
+
+// TestProxyLeaseKill9: the replica holding a file's lease is killed with
+// SIGKILL mid-fetch while another replica's client waits on the lease: the
+// lease expires (no renewal), the other replica takes the fetch over and its
+// client gets the whole file.
+func TestProxyLeaseKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two berth processes, MinIO and Redis, and waits out a lease")
+	}
+	rs := redistest.Start(t)
+	if _, err := s3test.Binary(s3test.MinIO); err != nil {
+		t.Skip(err)
+	}
+	bin := buildBerth(t)
+	ms, err := s3test.Start(context.Background(), s3test.MinIO, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Stop()
+	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.MakeBucket(context.Background(), "kill9", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	blob := make([]byte, 512<<10)
+	for i := range blob {
+		blob[i] = byte(i*7919>>3) ^ byte(i>>11)
+	}
+	mods := []testmod.Module{{Path: "example.test/big", Version: "v1.0.0", Files: map[string]string{"big.go": "package big\n", "blob.bin": string(blob)}}}
+	built, err := testmod.Build(mods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := testmod.ServeBuilt(t.TempDir(), "sum.berth.test", built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	const zip = "/example.test/big/@v/v1.0.0.zip"
+	var first sync.Once
+	stuck := make(chan struct{})
+	defer close(stuck)
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != zip {
+			return false
+		}
+		isFirst := false
+		first.Do(func() { isFirst = true })
+		if !isFirst {
+			return false
+		}
+		z := built[0].Zip
+		w.Header().Set("Content-Length", fmt.Sprint(len(z)))
+		w.Write(z[:len(z)/2])
+		w.(http.Flusher).Flush()
+		select { // until the replica is killed (its connection closes)
+		case <-r.Context().Done():
+		case <-stuck:
+		}
+		return true
+	})
+	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	args := func() []string {
+		return []string{"--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
+			"--store", "s3://kill9/berth?endpoint=" + ms.Endpoint + "&cache=" + t.TempDir()}
+	}
+	a, _, aProc := startReplica(t, bin, env, args()...)
+	b, bLog, _ := startReplica(t, bin, env, args()...)
+
+	aDone := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(a + zip)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		aDone <- err
+	}()
+	waitUntil(t, "the first replica's upstream fetch", func() bool { return up.Count(zip) == 1 })
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	bDone := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(b + zip)
+		if err != nil {
+			bDone <- answer{err: err}
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		bDone <- answer{resp.StatusCode, body, err}
+	}()
+	waitUntil(t, "the second replica to wait on the lease", func() bool {
+		resp, err := http.Get(b + "/metrics")
+		if err != nil {
+			return false
+		}
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(m), "\nberth_proxy_lease_waits_total 1\n")
+	})
+	killed := time.Now()
+	aProc.Kill()
+	if err := <-aDone; err == nil {
+		t.Errorf("the killed replica's client got a whole body")
+	}
+	var got answer
+	select {
+	case got = <-bDone:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the waiting replica did not answer within 60s of the kill")
+	}
+	if got.err != nil || got.status != 200 || !bytes.Equal(got.body, built[0].Zip) {
+		t.Fatalf("the waiting replica answered %d, %d bytes (%v); want 200 and the whole %d-byte zip", got.status, len(got.body), got.err, len(built[0].Zip))
+	}
+	t.Logf("taken over %v after the kill", time.Since(killed).Round(time.Millisecond))
+	if n := strings.Count(bLog.String(), "lease taken over"); n != 1 {
+		t.Errorf("%d 'lease taken over' lines in the surviving replica's log, want 1", n)
+	}
+	if n := up.Count(zip); n != 2 {
+		t.Errorf("upstream fetches of the zip: %d, want 2 (the killed one and the takeover)", n)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -186,7 +186,7 @@ func TestReplicasBehindNginx(t *testing.T) {
 	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
 	var backends []string
 	for range 3 {
-		base, _ := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
+		base, _, _ := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
 			"--store", "s3://three/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
 		backends = append(backends, base)
 	}
