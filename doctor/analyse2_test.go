@@ -30,6 +30,13 @@ func proxyList(status int, shape, contentType, body string) Probe {
 	return p
 }
 
+// proxyInfo is proxyURL's answer to path, a version's .info or @latest.
+func proxyInfo(path string, status int, shape, contentType, body string) Probe {
+	p := proxyList(status, shape, contentType, body)
+	p.Name = proxyURL + path
+	return p
+}
+
 func withGoproxy(f *Facts) { goproxyFacts(f); f.Go.Auth = "no netrc file at /root/.netrc" }
 
 var wave2Cases = []analyseCase{
@@ -158,6 +165,54 @@ var wave2Cases = []analyseCase{
 			return p
 		}()),
 		want: nil},
+	// The list is a list, the version's .info is not its JSON.
+	{name: "goproxy-info-html-page", goproxy: []string{proxyURL}, facts: withGoproxy,
+		probes: append(proxyUpTo(), proxyList(200, "versions", "text/plain", "v0.1.0\nv0.2.0"),
+			proxyInfo("golang.org/x/text/@v/v0.2.0.info", 200, "html", "text/html; charset=utf-8", "<!DOCTYPE html><title>Sign in</title>")),
+		want:    []string{"goproxy.not-a-proxy/error"},
+		summary: map[string]string{"goproxy.not-a-proxy": "GOPROXY=" + proxyURL + ": " + proxyURL + " answers golang.org/x/text/@v/v0.2.0.info with an HTML page, not a version's JSON"},
+		check: func(t *testing.T, r *Report) {
+			f := findingByID(r, "goproxy.not-a-proxy")
+			if !strings.Contains(f.Fix[0], "Set GOPROXY") || !strings.Contains(f.Fix[0], "curl -fsS https://proxy.example.test/golang.org/x/text/@v/v0.2.0.info") {
+				t.Errorf("the first fix must name GOPROXY and the URL to test: %q", f.Fix)
+			}
+			if !strings.Contains(f.Cause, "answers the version list but") {
+				t.Errorf("cause: %q", f.Cause)
+			}
+		}},
+	{name: "goproxy-info-wrong-json", goproxy: []string{proxyURL}, facts: withGoproxy,
+		probes: append(proxyUpTo(), proxyList(200, "versions", "text/plain", "v0.1.0\nv0.2.0"),
+			proxyInfo("golang.org/x/text/@v/v0.2.0.info", 200, "json", "application/json", `{"Version":"v0.1.0"}`)),
+		want:    []string{"goproxy.not-a-proxy/error"},
+		summary: map[string]string{"goproxy.not-a-proxy": "with a JSON document without Version v0.2.0, not a version's JSON"}},
+	{name: "goproxy-latest-not-a-version", goproxy: []string{proxyURL}, facts: withGoproxy,
+		probes: append(proxyUpTo(), proxyList(200, "empty", "text/plain", ""),
+			proxyInfo("golang.org/x/text/@latest", 200, "json", "application/json", `{"status":"ok"}`)),
+		want:    []string{"goproxy.not-a-proxy/error"},
+		summary: map[string]string{"goproxy.not-a-proxy": "answers golang.org/x/text/@latest with a JSON document without a valid Version"}},
+	// Beside another target's root cause, not folded under it.
+	{name: "goproxy-info-text-beside-refused-target", targets: []string{webURL}, goproxy: []string{proxyURL}, facts: withGoproxy,
+		probes: join(webUpTo("tcp")[:2], []Probe{tcpFail(webURL, webAddr, kRefused, "connect: connection refused")}, proxyUpTo(),
+			[]Probe{proxyList(200, "versions", "text/plain", "v0.1.0"), proxyInfo("golang.org/x/text/@v/v0.1.0.info", 200, "text", "text/plain", "v0.1.0")}),
+		want:    []string{"tcp.refused/error", "goproxy.not-a-proxy/error"},
+		summary: map[string]string{"goproxy.not-a-proxy": "@v/v0.1.0.info with text, not a version's JSON"},
+		check: func(t *testing.T, r *Report) {
+			if len(r.Findings[0].Explains) != 0 {
+				t.Errorf("tcp.refused of %s explains %+v; the proxy's answer is not its consequence", webURL, r.Findings[0].Explains)
+			}
+		}},
+	{name: "goproxy-info-ok-through-redirect", goproxy: []string{proxyURL}, facts: withGoproxy,
+		probes: append(proxyUpTo(), proxyList(200, "versions", "text/plain", "v0.1.0\nv0.2.0"), func() Probe {
+			p := proxyInfo("golang.org/x/text/@v/v0.2.0.info", 200, "info", "application/json", `{"Version":"v0.2.0","Time":"2024-01-01T00:00:00Z"}`)
+			p.Redirects = []string{"https://cdn.example.test/golang.org/x/text/@v/v0.2.0.info"}
+			return p
+		}()),
+		want: nil},
+	{name: "goproxy-info-status", goproxy: []string{proxyURL}, facts: withGoproxy,
+		probes: append(proxyUpTo(), proxyList(200, "versions", "text/plain", "v0.1.0"),
+			proxyInfo("golang.org/x/text/@v/v0.1.0.info", 500, "text", "text/plain", "storage offline")),
+		want:    []string{"goproxy.unreachable/error"},
+		summary: map[string]string{"goproxy.unreachable": "500 Internal Server Error"}},
 	{name: "goproxy-json-error-status", goproxy: []string{proxyURL}, facts: withGoproxy,
 		probes: append(proxyUpTo(), func() Probe {
 			p := proxyList(500, "json", "application/json", `{"message":"backend storage offline"}`)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/module"
+
 	"github.com/berth-dev/berth/internal/goenv"
 )
 
@@ -1234,8 +1236,12 @@ func (a *analysis) goproxyChecks(byTarget map[string][]Probe) {
 			}
 			switch {
 			case p.Kind == "goproxy" && (p.Status == 404 || p.Status == 410):
+				asked := "the version list"
+				if isInfoProbe(p) {
+					asked = strings.TrimPrefix(p.Name, strings.TrimSuffix(t.URL, "/")+"/")
+				}
 				a.add(idGoproxyModuleMissing, Finding{Severity: SevInfo, key: t.Input, Targets: []string{t.Input},
-					Summary: "the proxy has no versions of the probe module", Cause: "The proxy answered " + p.Error + " for the version list; it works but may not serve public modules.",
+					Summary: "the proxy has no versions of the probe module", Cause: "The proxy answered " + p.Error + " for " + asked + "; it works but may not serve public modules.",
 					Evidence: []string{"GET " + p.Name + ": " + p.Error}})
 			case p.Kind == "goproxy":
 				e := p.Error
@@ -1318,13 +1324,16 @@ func (a *analysis) goproxyAnswer(t Target, p Probe) bool {
 		a.add(idGoproxyAuth, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
 			Summary: sum, Cause: cause, Evidence: append(ev, credEv()...), Fix: netrcFix})
 		return true
-	case p.Status >= 200 && p.Status < 300 && len(p.Redirects) > 0 && p.Shape != "versions" && p.Shape != "empty":
+	case p.Status >= 200 && p.Status < 300 && len(p.Redirects) > 0 && !goproxyShapeOK(p):
 		last := p.Redirects[len(p.Redirects)-1]
 		a.add(idGoproxyLoginRedirect, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
 			Summary:  fmt.Sprintf("%s: %s redirects module requests to %s, a page, not the module protocol", conf, t.Input, last),
 			Evidence: append(ev, credEv()...),
 			Fix: append([]string{fmt.Sprintf("The proxy sends requests without credentials to a sign-in page; the go command cannot log in. Use the proxy's API URL and give it a token: %s", netrcFix[0])},
 				netrcFix[1:]...)})
+		return true
+	case p.Status >= 200 && p.Status < 300 && isInfoProbe(p) && p.Shape != "info":
+		a.infoNotAProxy(t, p, conf, ev, netrcFix[0])
 		return true
 	case p.Status >= 200 && p.Status < 300 && (p.Shape == "html" || p.Shape == "json" || p.Shape == "text"):
 		what := map[string]string{"html": "an HTML page", "json": "a JSON document", "text": "text"}[p.Shape]
@@ -1347,6 +1356,56 @@ func (a *analysis) goproxyAnswer(t Target, p Probe) bool {
 		return true
 	}
 	return false
+}
+
+// isInfoProbe reports whether p asked a version's info (<module>/@v/<v>.info
+// or <module>/@latest) rather than the version list.
+func isInfoProbe(p Probe) bool {
+	return p.Kind == "goproxy" && (strings.HasSuffix(p.Name, ".info") || strings.HasSuffix(p.Name, "/@latest"))
+}
+
+// goproxyShapeOK reports whether a GOPROXY answer's body is what the module
+// protocol answers there: lines of versions (or none) for the list, a
+// version's JSON for .info and @latest.
+func goproxyShapeOK(p Probe) bool {
+	if isInfoProbe(p) {
+		return p.Shape == "info"
+	}
+	return p.Shape == "versions" || p.Shape == "empty"
+}
+
+// infoNotAProxy reports a GOPROXY entry that answers the version list but
+// answers a version's .info (or @latest) with a 2xx that is not the
+// version's JSON.
+func (a *analysis) infoNotAProxy(t Target, p Probe, conf string, ev []string, netrcFix string) {
+	base := strings.TrimSuffix(t.URL, "/")
+	path := strings.TrimPrefix(p.Name, base+"/")
+	want := "a valid Version"
+	if v, ok := strings.CutSuffix(path, ".info"); ok {
+		_, v, _ = strings.Cut(v, "/@v/")
+		if uv, err := module.UnescapeVersion(v); err == nil {
+			v = uv
+		}
+		want = "Version " + v
+	}
+	what := map[string]string{"html": "an HTML page", "json": "a JSON document without " + want, "empty": "an empty body"}[p.Shape]
+	if what == "" {
+		what = "text"
+	}
+	if p.Message != "" {
+		ev = append(ev, "message: "+p.Message)
+	}
+	a.add(idGoproxyNotAProxy, Finding{Severity: SevError, key: t.Input, Targets: []string{t.Input},
+		Summary: fmt.Sprintf("%s: %s answers %s with %s, not a version's JSON", conf, t.Input, path, what),
+		Cause: "The go command asks <module>/@v/<version>.info (and <module>/@latest) for every version it resolves and expects JSON with that Version; " +
+			"this URL answers the version list but " + path + " with " + what + " (a repository manager or web server that serves only some of the module protocol's paths, a rewrite or sign-in page in front of the proxy), " +
+			"so go get and go mod download fail with \"invalid character\" or \"proxy returned info for version ... instead of requested version\".",
+		Evidence: ev,
+		Fix: []string{
+			fmt.Sprintf("Set GOPROXY to a module API URL that serves the whole protocol: curl -fsS %s/%s must print {\"Version\":...} (PowerShell: Invoke-WebRequest -UseBasicParsing %s/%s)", base, path, base, path),
+			"A repository manager serves Go modules under its repository's API path (for example https://repo.example.test/api/go/<repo>); check that its Go repository answers .info, .mod and .zip, not only @v/list",
+			"If the page is a sign-in page, the proxy wants credentials: " + netrcFix,
+		}})
 }
 
 func orNone(s string) string {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -52,6 +53,28 @@ func TestBodyShape(t *testing.T) {
 	} {
 		if got := bodyShape(tc.ct, []byte(tc.body)); got != tc.want {
 			t.Errorf("bodyShape(%q, %q) = %s, want %s", tc.ct, tc.body, got, tc.want)
+		}
+	}
+	if v := newestVersion([]byte("v0.9.0\nv0.10.0 2024-01-01\nv0.2.0\n")); v != "v0.10.0" {
+		t.Errorf("newestVersion: %q, want v0.10.0", v)
+	}
+	// A list cut at 4096 bytes: its last, partial line is not a version.
+	long := strings.Repeat("v0.1.0\n", 584) + "v0.123456789.0\n" // cut to "v0.12345", itself valid
+	if v := newestVersion([]byte(long[:4096])); v != "v0.1.0" {
+		t.Errorf("newestVersion of a cut list: %q, want v0.1.0", v)
+	}
+	for _, tc := range []struct {
+		body, want string
+		ok         bool
+	}{
+		{`{"Version":"v0.2.0","Time":"2024-01-01T00:00:00Z"}`, "v0.2.0", true},
+		{`{"Version":"v0.1.0"}`, "v0.2.0", false},
+		{`{"version":"v0.0.0-20240101000000-0123456789ab"}`, "", true},
+		{`{"Version":"latest"}`, "", false},
+		{`<html>`, "", false},
+	} {
+		if got := infoVersionOK([]byte(tc.body), tc.want); got != tc.ok {
+			t.Errorf("infoVersionOK(%s, %q) = %v", tc.body, tc.want, got)
 		}
 	}
 	if m := jsonMessage([]byte(`{"errors":[{"status":404,"message":"Repository not found"}]}`)); m != "Repository not found" {

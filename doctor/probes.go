@@ -997,6 +997,36 @@ func bodyShape(contentType string, body []byte) string {
 	return "versions"
 }
 
+// newestVersion returns the highest semantic version among the lines of a
+// version list ("" when there is none). A line the 4096-byte read may have
+// cut short is left out.
+func newestVersion(body []byte) string {
+	b := string(body)
+	if len(body) >= 4096 {
+		if i := strings.LastIndexByte(b, '\n'); i >= 0 {
+			b = b[:i]
+		}
+	}
+	var newest string
+	for _, line := range strings.Split(b, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && semver.IsValid(f[0]) && (newest == "" || semver.Compare(f[0], newest) > 0) {
+			newest = f[0]
+		}
+	}
+	return newest
+}
+
+// infoVersionOK reports whether body is a version's info as the go command
+// reads it: JSON with a Version that is want, or any valid semantic version
+// when want is "" (the answer to @latest).
+func infoVersionOK(body []byte, want string) bool {
+	var info struct{ Version string }
+	if json.Unmarshal(body, &info) != nil || !semver.IsValid(info.Version) {
+		return false
+	}
+	return want == "" || info.Version == want
+}
+
 // jsonMessage returns the message of a JSON error document ({"message":...},
 // {"error":...}, {"errors":[{"message":...}]}), or "".
 func jsonMessage(body []byte) string {
@@ -1024,7 +1054,14 @@ func jsonMessage(body []byte) string {
 }
 
 // httpProbe GETs u and keeps the phase timings.
-func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Probe) {
+func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) Probe {
+	return p.httpProbeBody(ctx, t, kind, u, nil)
+}
+
+// httpProbeBody is httpProbe with judge, when not nil, called with the
+// answer's first 4096 bytes before the probe is recorded: it may refine
+// what the probe says about the body.
+func (p *prober) httpProbeBody(ctx context.Context, t Target, kind, u string, judge func(pr *Probe, body []byte)) (pr Probe) {
 	pr = Probe{Kind: kind, Target: t.Input, Name: u, started: time.Now()}
 	tm := &HTTPTimings{}
 	start := time.Now()
@@ -1137,11 +1174,16 @@ func (p *prober) httpProbe(ctx context.Context, t Target, kind, u string) (pr Pr
 	} else {
 		pr.OK = true
 	}
+	if judge != nil {
+		judge(&pr, body)
+	}
 	return pr
 }
 
 // goproxyProbes speaks the GOPROXY protocol to one proxy entry: the version
-// list of a small module, then the checksum database through it.
+// list of a small module and, when it is one, the info of its newest
+// version (of @latest when the list is empty); beside them the checksum
+// database through it.
 func (p *prober) goproxyProbes(ctx context.Context, t Target) {
 	base := strings.TrimSuffix(t.URL, "/")
 	mod := p.o.ProbeModule
@@ -1152,7 +1194,28 @@ func (p *prober) goproxyProbes(ctx context.Context, t Target) {
 	if err != nil {
 		esc = mod
 	}
-	p.goRun(func() { p.httpProbe(ctx, t, "goproxy", base+"/"+esc+"/@v/list") })
+	p.goRun(func() {
+		var newest string
+		list := p.httpProbeBody(ctx, t, "goproxy", base+"/"+esc+"/@v/list", func(pr *Probe, body []byte) {
+			newest = newestVersion(body)
+		})
+		if !list.OK || list.Status >= 300 || (list.Shape != "versions" && list.Shape != "empty") {
+			return
+		}
+		u := base + "/" + esc + "/@latest"
+		if list.Shape == "versions" && newest != "" {
+			ev, err := module.EscapeVersion(newest)
+			if err != nil {
+				return
+			}
+			u = base + "/" + esc + "/@v/" + ev + ".info"
+		}
+		p.httpProbeBody(ctx, t, "goproxy", u, func(pr *Probe, body []byte) {
+			if infoVersionOK(body, newest) {
+				pr.Shape = "info"
+			}
+		})
+	})
 	if name := p.facts.Go.SumDBName; name != "" {
 		pr := p.httpProbe(ctx, t, "sumdb", base+"/sumdb/"+name+"/supported")
 		status := pr.Status

@@ -104,8 +104,9 @@ type Probe struct {
 	Date       string       `json:"server_date,omitempty"`
 	Body       string       `json:"body,omitempty"`
 	// ContentType is the answer's Content-Type; Shape what its body looks
-	// like: versions, empty, html, json or text. Message is the message of a
-	// JSON error document.
+	// like: versions, empty, html, json or text, and info for a .info or
+	// @latest answer that is JSON with the Version asked (any valid one for
+	// @latest). Message is the message of a JSON error document.
 	ContentType string `json:"content_type,omitempty"`
 	Shape       string `json:"body_shape,omitempty"`
 	Message     string `json:"message,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,6 +180,8 @@ func TestRunGoproxyEntries(t *testing.T) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/@v/list"):
 			w.Write([]byte("v0.1.0\n"))
+		case strings.HasSuffix(r.URL.Path, "/@v/v0.1.0.info"):
+			w.Write([]byte(`{"Version":"v0.1.0","Time":"2024-01-01T00:00:00Z"}`))
 		case strings.HasSuffix(r.URL.Path, "/supported"):
 			w.WriteHeader(200)
 		case strings.HasSuffix(r.URL.Path, "/latest"):
@@ -281,6 +284,8 @@ func TestRunSumDBDirect(t *testing.T) {
 				switch {
 				case strings.HasSuffix(r.URL.Path, "/@v/list"):
 					w.Write([]byte("v0.1.0\n"))
+				case strings.HasSuffix(r.URL.Path, "/@v/v0.1.0.info"):
+					w.Write([]byte(`{"Version":"v0.1.0","Time":"2024-01-01T00:00:00Z"}`))
 				case strings.HasSuffix(r.URL.Path, "/supported"):
 					w.WriteHeader(tc.supported)
 				case strings.HasSuffix(r.URL.Path, "/latest"):
@@ -332,4 +337,89 @@ func testVKey(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return vkey
+}
+
+// TestRunGoproxyInfo: a loopback GOPROXY that answers the version list asks
+// for the newest listed version's .info next (@latest when the list is
+// empty), after the list and never instead of it; an HTML page there is
+// goproxy.not-a-proxy, the version's JSON is healthy.
+func TestRunGoproxyInfo(t *testing.T) {
+	for _, tc := range []struct {
+		name, list, asked, info string
+		status                  int
+		want, word              string
+	}{
+		{name: "info-html", list: "v0.1.0\nv0.10.0\nv0.9.0\n", asked: "/golang.org/x/text/@v/v0.10.0.info",
+			info: "<!DOCTYPE html><html><title>Sign in</title></html>", want: "goproxy.not-a-proxy",
+			word: "golang.org/x/text/@v/v0.10.0.info with an HTML page, not a version's JSON"},
+		{name: "info-other-version", list: "v0.1.0\nv0.2.0\n", asked: "/golang.org/x/text/@v/v0.2.0.info",
+			info: `{"Version":"v0.1.0"}`, want: "goproxy.not-a-proxy", word: "a JSON document without Version v0.2.0"},
+		{name: "info-json", list: "v0.1.0\nv0.2.0\n", asked: "/golang.org/x/text/@v/v0.2.0.info",
+			info: `{"Version":"v0.2.0","Time":"2024-01-01T00:00:00Z"}`},
+		{name: "latest-json", list: "", asked: "/golang.org/x/text/@latest",
+			info: `{"Version":"v0.0.0-20240101000000-0123456789ab","Time":"2024-01-01T00:00:00Z"}`},
+		{name: "latest-html", list: "", asked: "/golang.org/x/text/@latest",
+			info: "<html>login</html>", want: "goproxy.not-a-proxy", word: "golang.org/x/text/@latest with an HTML page"},
+		{name: "info-502", list: "v0.1.0\n", asked: "/golang.org/x/text/@v/v0.1.0.info",
+			info: "upstream down", status: http.StatusBadGateway, want: "goproxy.unreachable", word: "502 Bad Gateway"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var paths []string
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				paths = append(paths, r.URL.Path)
+				mu.Unlock()
+				switch {
+				case strings.HasSuffix(r.URL.Path, "/@v/list"):
+					w.Write([]byte(tc.list))
+				case r.URL.Path == tc.asked:
+					if strings.HasPrefix(tc.info, "<") {
+						w.Header().Set("Content-Type", "text/html; charset=utf-8")
+					}
+					if tc.status != 0 {
+						w.WriteHeader(tc.status)
+					}
+					w.Write([]byte(tc.info))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			pool := x509.NewCertPool()
+			pool.AddCert(srv.Certificate())
+			rep, err := Run(context.Background(), Options{Roots: pool, Timeout: 3 * time.Second,
+				LookupEnv: env("GOPROXY", srv.URL)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := append([]string(nil), paths...)
+			mu.Unlock()
+			if len(got) != 2 || got[0] != "/golang.org/x/text/@v/list" || got[1] != tc.asked {
+				t.Errorf("requests %q, want the list and then %s", got, tc.asked)
+			}
+			var ids []string
+			for _, f := range rep.Findings {
+				ids = append(ids, f.ID)
+			}
+			if tc.want == "" {
+				if len(rep.Findings) != 0 {
+					t.Fatalf("findings %q, want none: %+v", ids, rep.Findings)
+				}
+				for _, p := range rep.Probes {
+					if p.Kind == "goproxy" && strings.HasSuffix(p.Name, tc.asked) && (p.Shape != "info" || !p.OK) {
+						t.Errorf("probe %s: shape %q ok %v, want info", p.Name, p.Shape, p.OK)
+					}
+				}
+				return
+			}
+			if len(rep.Findings) != 1 || rep.Findings[0].ID != tc.want || !strings.Contains(rep.Findings[0].Summary, tc.word) {
+				t.Fatalf("findings %q, want %s saying %q: %+v", ids, tc.want, tc.word, rep.Findings)
+			}
+			if f := rep.Findings[0]; f.ID == "goproxy.not-a-proxy" && (!strings.HasPrefix(f.Summary, "GOPROXY="+srv.URL+": ") || !strings.Contains(f.Fix[0], "GOPROXY")) {
+				t.Errorf("summary and first fix must name GOPROXY: %q / %q", f.Summary, f.Fix[0])
+			}
+		})
+	}
 }

@@ -63,6 +63,10 @@ type HTTPConfig struct {
 	// module protocol: "html" (200 with a sign-in page), "json" (200 with a
 	// JSON error document), "login" (302 to /login, a 200 HTML page).
 	Page string `json:"page,omitempty"`
+	// Info makes a GoProxy that answers @v/list answer the versions' .info
+	// and @latest with something that is not a version's JSON: "html"
+	// (200 with a sign-in page). By default they are the version's JSON.
+	Info string `json:"info,omitempty"`
 	// Auth is "user:password" when the server wants Basic credentials
 	// (401 with a WWW-Authenticate challenge otherwise).
 	Auth string `json:"auth,omitempty"`
@@ -329,8 +333,14 @@ func goproxy(w http.ResponseWriter, r *http.Request, h HTTPConfig) {
 		}
 	case strings.HasSuffix(p, "/@v/list"):
 		fmt.Fprint(w, "v0.1.0\nv0.2.0\n")
+	case h.Info == "html" && (strings.HasSuffix(p, "/@latest") || strings.HasSuffix(p, ".info")):
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form>lab</form></body></html>\n")
 	case strings.HasSuffix(p, "/@latest"):
 		fmt.Fprint(w, `{"Version":"v0.2.0","Time":"2024-01-01T00:00:00Z"}`)
+	case strings.HasSuffix(p, "/@v/v0.1.0.info"), strings.HasSuffix(p, "/@v/v0.2.0.info"):
+		v := strings.TrimSuffix(p[strings.LastIndex(p, "/")+1:], ".info")
+		fmt.Fprintf(w, `{"Version":%q,"Time":"2024-01-01T00:00:00Z"}`, v)
 	default:
 		http.NotFound(w, r)
 	}

@@ -86,6 +86,28 @@ func wave2Scenarios() []scenario {
 				firstSummaryHas(t, r, "JSON document")
 				evidenceHas(t, r, "goproxy.not-a-proxy", "Repository not found")
 			}},
+		{name: "goproxy-info-html-page", want: "goproxy.not-a-proxy", servers: goproxyAt(func(h *HTTPConfig) { h.Info = "html" }), env: goproxyEnv,
+			check: func(t *testing.T, r *doctor.Report) {
+				firstSummaryHas(t, r, "GOPROXY="+goproxyURL+": ", "golang.org/x/text/@v/v0.2.0.info with an HTML page, not a version's JSON")
+				if f := r.Findings[0]; !strings.Contains(f.Fix[0], "GOPROXY") {
+					t.Errorf("the first fix must name GOPROXY: %q", f.Fix[0])
+				}
+				if !hasProbe(r, "goproxy", "/@v/list", true) {
+					t.Errorf("want the version list answered")
+				}
+			}},
+		{name: "goproxy-info-healthy", want: "", servers: goproxyAt(nil), env: goproxyEnv,
+			check: func(t *testing.T, r *doctor.Report) {
+				found := false
+				for _, p := range r.Probes {
+					if p.Kind == "goproxy" && strings.HasSuffix(p.Name, "/golang.org/x/text/@v/v0.2.0.info") && p.OK && p.Shape == "info" {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("want the newest version's .info probed and answered with its JSON")
+				}
+			}},
 		{name: "goproxy-login-redirect", want: "goproxy.login-redirect", servers: goproxyAt(func(h *HTTPConfig) { h.Page = "login" }), env: goproxyEnv,
 			check: func(t *testing.T, r *doctor.Report) { firstSummaryHas(t, r, "/login") }},
 		{name: "goproxy-401-without-netrc", want: "goproxy.auth-required", servers: goproxyAt(func(h *HTTPConfig) { h.Auth = "lab:secret" }), env: goproxyEnv,
