@@ -2,6 +2,8 @@ package lab
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,13 +75,17 @@ func (w *Wine) Setup(dir, pkg string) error {
 		return fmt.Errorf("building berth.exe: %v\n%s", err, out)
 	}
 	w.base = filepath.Join(dir, "wine-base")
-	boot := exec.Command(w.Bin, "wineboot", "-i")
+	boot, cancelBoot := command(3*time.Minute, w.Bin, "wineboot", "-i")
+	defer cancelBoot()
 	boot.Env = w.env(w.base, dir)
-	if out, err := boot.CombinedOutput(); err != nil {
+	if out, err := boot.CombinedOutput(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
 		return fmt.Errorf("wineboot: %v\n%s", err, lastLines(out, 20))
 	}
-	_ = exec.Command(w.Server, "-k").Run() // the boot's server, outside any lab namespace
-	kill := exec.Command(w.Server, "-k")
+	k0, cancelK0 := command(30*time.Second, w.Server, "-k")
+	defer cancelK0()
+	_ = k0.Run() // the boot's server, outside any lab namespace
+	kill, cancelKill := command(30*time.Second, w.Server, "-k")
+	defer cancelKill()
 	kill.Env = w.env(w.base, dir)
 	_ = kill.Run()
 	data, err := os.ReadFile(w.StubDLL)
@@ -87,6 +93,17 @@ func (w *Wine) Setup(dir, pkg string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(w.base, "drive_c", "windows", "system32", "bcryptprimitives.dll"), data, 0o644)
+}
+
+// command is exec.Command bounded to d, whose Wait also returns at most 1 s
+// after the process exits: wine starts daemons (wineserver, winedevice.exe)
+// that inherit the command's output pipes and would otherwise keep Wait
+// reading them forever. The caller calls cancel when done.
+func command(d time.Duration, name string, args ...string) (*exec.Cmd, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = time.Second
+	return cmd, cancel
 }
 
 func (w *Wine) env(prefix, home string) []string {
@@ -135,12 +152,16 @@ func (w *Wine) RunDoctor(p *Pair, env []string, args []string, reg ...[]string) 
 	run := func(cmdArgs ...string) (Result, error) {
 		full := append([]string{"netns", "exec", p.Client, "env", "-i"}, wenv...)
 		full = append(full, cmdArgs...)
-		cmd := exec.Command("ip", full...)
+		cmd, cancel := command(2*time.Minute, "ip", full...)
+		defer cancel()
 		cmd.Dir = home
 		var so, se bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &so, &se
 		start := time.Now()
 		err := cmd.Run()
+		if errors.Is(err, exec.ErrWaitDelay) {
+			err = nil // the process ended; a wine daemon still holds its pipes
+		}
 		r := Result{Stdout: so.Bytes(), Stderr: se.Bytes(), Wall: time.Since(start)}
 		if ee, ok := err.(*exec.ExitError); ok {
 			r.Code = ee.ExitCode()
@@ -149,7 +170,8 @@ func (w *Wine) RunDoctor(p *Pair, env []string, args []string, reg ...[]string) 
 		return r, err
 	}
 	p.t.Cleanup(func() {
-		k := exec.Command("ip", append(append([]string{"netns", "exec", p.Client, "env", "-i"}, wenv...), w.Server, "-k")...)
+		k, cancel := command(30*time.Second, "ip", append(append([]string{"netns", "exec", p.Client, "env", "-i"}, wenv...), w.Server, "-k")...)
+		defer cancel()
 		_ = k.Run()
 	})
 	for _, r := range reg {
