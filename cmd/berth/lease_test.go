@@ -67,23 +67,8 @@ func startReplica(t *testing.T, bin string, env []string, args ...string) (strin
 // so in one WARN line, and /readyz stays ready and reports it.
 func TestProxyLeaseReplicas(t *testing.T) {
 	rs := redistest.Start(t)
-	if _, err := s3test.Binary(s3test.MinIO); err != nil {
-		t.Skip(err)
-	}
 	bin := buildBerth(t)
-	ms, err := s3test.Start(context.Background(), s3test.MinIO, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ms.Stop()
-	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mc.MakeBucket(context.Background(), "replicas", minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ms := minioBucket(t, "replicas")
 	var mods []testmod.Module
 	for i := range 4 {
 		mods = append(mods, testmod.Module{Path: fmt.Sprintf("example.test/r%d", i), Version: "v1.0.0",
@@ -204,23 +189,8 @@ func TestProxyLeaseKill9(t *testing.T) {
 		t.Skip("runs two berth processes, MinIO and Redis, and waits out a lease")
 	}
 	rs := redistest.Start(t)
-	if _, err := s3test.Binary(s3test.MinIO); err != nil {
-		t.Skip(err)
-	}
 	bin := buildBerth(t)
-	ms, err := s3test.Start(context.Background(), s3test.MinIO, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ms.Stop()
-	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mc.MakeBucket(context.Background(), "kill9", minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ms := minioBucket(t, "kill9")
 	blob := make([]byte, 512<<10)
 	for i := range blob {
 		blob[i] = byte(i*7919>>3) ^ byte(i>>11)
@@ -333,4 +303,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// minioBucket starts a MinIO server for the test (skipping, with how to get
+// it, when there is none) and makes an empty bucket in it.
+func minioBucket(t *testing.T, bucket string) *s3test.Server {
+	t.Helper()
+	if _, err := s3test.Binary(s3test.MinIO); err != nil {
+		t.Skip(err)
+	}
+	ms, err := s3test.Start(context.Background(), s3test.MinIO, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ms.Stop() })
+	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }

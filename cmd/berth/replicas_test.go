@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,13 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"golang.org/x/mod/module"
 
 	"github.com/berth-dev/berth/internal/redistest"
 	"github.com/berth-dev/berth/internal/testmod"
-	"github.com/berth-dev/berth/store/s3/s3test"
 )
 
 // nginxConf balances the replicas round robin, passing a request on to the
@@ -129,27 +125,12 @@ func TestReplicasBehindNginx(t *testing.T) {
 		t.Skip("runs three berth processes, nginx, MinIO, Redis and the go command")
 	}
 	rs := redistest.Start(t)
-	if _, err := s3test.Binary(s3test.MinIO); err != nil {
-		t.Skip(err)
-	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command")
 	}
 	bin := buildBerth(t)
-	ms, err := s3test.Start(context.Background(), s3test.MinIO, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ms.Stop()
-	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mc.MakeBucket(context.Background(), "three", minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ms := minioBucket(t, "three")
 
 	// The graph: 6 leaves, 4 modules requiring two leaves each, one on top.
 	var mods []testmod.Module
