@@ -139,6 +139,13 @@ func (c *cache) add(key, tmp string, info entryInfo) bool {
 	return true
 }
 
+// bytes returns the size of the cached files.
+func (c *cache) bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size
+}
+
 // remove forgets key and removes its file.
 func (c *cache) remove(key string) {
 	c.mu.Lock()

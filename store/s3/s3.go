@@ -55,6 +55,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/store"
@@ -93,15 +94,23 @@ type Options struct {
 	Transport http.RoundTripper
 
 	// CacheDir is the directory of the local cache and of the files Writers
-	// spool to. It belongs to one Store at a time: what is in it is removed
-	// when the Store opens. Empty means a new temporary directory, removed by
-	// Close.
+	// spool to, in its objects and spool subdirectories. It belongs to one
+	// Store at a time: they are emptied when the Store opens; other entries
+	// are left alone (berth proxy keeps version control's caches in vcs).
+	// Empty means a new temporary directory, removed by Close.
 	CacheDir string
 
 	// CacheSize bounds the bytes kept in the local cache (spooling writers
 	// not counted). Zero means DefaultCacheSize; negative keeps nothing, so
 	// that every Open downloads.
 	CacheSize int64
+
+	// Registerer, when set, gets the store's Prometheus series:
+	// berth_store_request_duration_seconds{op,result} (every request to the
+	// bucket), berth_store_local_cache_total{result} (hit, revalidated,
+	// miss), berth_store_local_cache_bytes and
+	// berth_store_local_cache_limit_bytes. Nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Store is a store.Store over an S3 bucket. It is a store.Walker and a
@@ -112,8 +121,10 @@ type Store struct {
 	base    string // Prefix with a trailing slash, or ""
 	where   string // s3://bucket/prefix, for messages
 	cache   *cache
+	dir     string // the local cache's directory
 	tmpDir  string // CacheDir when Open made it, removed by Close
 	flights flights
+	m       *metrics
 }
 
 var (
@@ -197,7 +208,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("store: S3 prefix: %w", err)
 		}
 	}
-	s := &Store{opts: opts, where: "s3://" + path.Join(opts.Bucket, opts.Prefix)}
+	s := &Store{opts: opts, where: "s3://" + path.Join(opts.Bucket, opts.Prefix), m: newMetrics()}
 	if opts.Prefix != "" {
 		s.base = opts.Prefix + "/"
 	}
@@ -228,6 +239,17 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	} else if opts.Region != "" {
 		host = "s3." + opts.Region + ".amazonaws.com"
 	}
+	if opts.Registerer != nil {
+		next := opts.Transport
+		if next == nil {
+			t, err := minio.DefaultTransport(mo.Secure)
+			if err != nil {
+				return nil, fmt.Errorf("store: %s: %w", s.where, err)
+			}
+			next = t
+		}
+		mo.Transport = &timedTransport{next: next, m: s.m, bucket: "/" + opts.Bucket}
+	}
 	c, err := minio.New(host, mo)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", s.where, err)
@@ -241,6 +263,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		}
 		s.tmpDir = dir
 	}
+	s.dir = dir
 	size := opts.CacheSize
 	if size == 0 {
 		size = DefaultCacheSize
@@ -252,6 +275,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.Check(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if opts.Registerer != nil {
+		if err := s.m.register(opts.Registerer, s.cache); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: %s: registering its metrics: %w", s.where, err)
+		}
 	}
 	return s, nil
 }
@@ -267,6 +296,13 @@ func (s *Store) Close() error {
 
 // String returns the store's s3:// location.
 func (s *Store) String() string { return s.where }
+
+// CacheDir returns the directory of the local cache: Options.CacheDir, or
+// the temporary directory New made (removed by Close).
+func (s *Store) CacheDir() string { return s.dir }
+
+// CacheUsage returns the bytes in the local cache and its bound.
+func (s *Store) CacheUsage() (size, limit int64) { return s.cache.bytes(), s.cache.limit }
 
 // Check implements store.Checker with a HEAD on the bucket.
 func (s *Store) Check(ctx context.Context) error {
@@ -387,6 +423,7 @@ func (s *Store) Open(ctx context.Context, key string) (store.File, error) {
 	}
 	if immutable(key) {
 		if f, ok := s.cache.open(key, ""); ok {
+			s.m.hit.Inc()
 			return f, nil
 		}
 	}
@@ -410,6 +447,7 @@ func (s *Store) download(ctx context.Context, key, obj string) (f *os.File, shar
 		switch {
 		case isCached && isStatus(err, http.StatusNotModified):
 			if f, ok := s.cache.open(key, cached.etag); ok {
+				s.m.revalidate.Inc()
 				return f, true, nil
 			}
 			// Evicted meanwhile: fetch it whole.
@@ -444,6 +482,7 @@ func (s *Store) download(ctx context.Context, key, obj string) (f *os.File, shar
 		os.Remove(tmp.Name())
 		return nil, false, fmt.Errorf("store: GET %s/%s: %w", s.where, key, err)
 	}
+	s.m.miss.Inc()
 	if s.cache.add(key, tmp.Name(), entryInfo{etag: oi.ETag, size: n, mod: mod}) {
 		// tmp is now the cache entry; its offset is at the end, so give the
 		// caller its own handle.
