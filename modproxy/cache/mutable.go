@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 )
 
 // list answers <module>/@v/list from the store while it is younger than
-// ListTTL, else from the source (and refreshes the store), else stale.
+// ListTTL, else from the source (and refreshes the store), else stale. The
+// stored list's modification time is its age, so replicas sharing a store
+// share it: one fetched by any of them is fresh for all, and stale for all
+// when every upstream fails.
 func (c *Cache) list(ctx context.Context, r proto.Request) (*Content, error) {
 	stored, modTime, err := c.readStored(ctx, r.Key, maxMutable)
 	if err != nil {
@@ -48,7 +52,9 @@ func (c *Cache) list(ctx context.Context, r proto.Request) (*Content, error) {
 }
 
 // query answers @latest, .info of a query, and the checksum database's
-// latest tree from memory (ListTTL), the source, or stale.
+// latest tree from memory (ListTTL), the source, or stale. Unlike lists they
+// are this replica's own: replicas sharing a store each ask the source once
+// per ListTTL. Stale @latest falls back to the shared store's list.
 func (c *Cache) query(ctx context.Context, r proto.Request) (*Content, error) {
 	key := r.UpstreamPath()
 	answer := func(body []byte) *Content {
@@ -89,7 +95,51 @@ func (c *Cache) query(ctx context.Context, r proto.Request) (*Content, error) {
 		ct.Stale, ct.Age = true, time.Since(at)
 		return ct, nil
 	}
+	if r.Kind == proto.KindLatest {
+		if ct, version := c.latestFromList(ctx, r); ct != nil {
+			c.m.stale.WithLabelValues(r.Kind.String()).Inc()
+			c.log.Warn("serving a stale @latest, the newest version of the stored list, because every upstream failed",
+				"module", r.Module, "version", version, "age", ct.Age.Round(time.Second).String(), "err", err)
+			return ct, nil
+		}
+	}
 	return nil, c.noCopy(r, err)
+}
+
+// latestFromList answers @latest when every upstream failed and this replica
+// has no copy of its own (@latest is kept in memory, per replica): with the
+// stored .info of the version the go command would choose from the module's
+// stored list, which any replica sharing the store may have fetched. Its age
+// is the list's. It is nil when the store has no list, or no .info of its
+// newest versions (a few are tried: each is a store read).
+func (c *Cache) latestFromList(ctx context.Context, r proto.Request) (ct *Content, version string) {
+	lk, err := proto.ListKey(r.Module)
+	if err != nil {
+		return nil, ""
+	}
+	list, modTime, err := c.readStored(ctx, lk, maxMutable)
+	if err != nil || list == nil {
+		return nil, ""
+	}
+	var vs []string
+	for _, line := range strings.Split(string(list), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			vs = append(vs, f[0])
+		}
+	}
+	for range 3 {
+		v := latestOf(vs)
+		if v == "" {
+			return nil, ""
+		}
+		if key, err := proto.VersionKey(r.Module, v, proto.KindInfo); err == nil {
+			if body, _, err := c.readStored(ctx, key, maxMutable); err == nil && body != nil {
+				return &Content{body: body, Size: int64(len(body)), Mutable: true, Stale: true, Age: time.Since(modTime)}, v
+			}
+		}
+		vs = slices.DeleteFunc(vs, func(s string) bool { return s == v })
+	}
+	return nil, ""
 }
 
 // noCopy is the answer to a mutable request (list, @latest, query) that the
