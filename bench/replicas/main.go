@@ -64,6 +64,8 @@ type bench struct {
 	up       *testmod.Upstream
 	minio    *s3test.Server
 	redis    string
+	redisP   *proc
+	minioPID int
 	bucket   string
 	replicas int
 	prefix   string // the last cold round's bucket prefix: it holds every file
@@ -203,7 +205,10 @@ func (b *bench) setup(ctx context.Context, leaves int, delay time.Duration) erro
 	if err := mc.MakeBucket(ctx, b.bucket, minio.MakeBucketOptions{}); err != nil {
 		return fmt.Errorf("making bucket %s: %w", b.bucket, err)
 	}
-	if b.redis, err = b.ps.startRedis(b.out); err != nil {
+	if b.minioPID = childNamed("minio"); b.minioPID == 0 {
+		return errors.New("cannot find MinIO's process")
+	}
+	if b.redis, b.redisP, err = b.ps.startRedis(b.out); err != nil {
 		return err
 	}
 	fmt.Printf("graph: %d module versions, %.1f MB of zips; fixture upstream adds %s per module file; %d cores\n",
@@ -348,6 +353,7 @@ type wrkRun struct {
 	replicaReq     []float64 // .mod requests each replica answered 200
 	replicaCPU     []float64 // CPU seconds each replica used
 	nginxCPU, wrkC float64
+	sharedCPU      float64 // MinIO and Redis
 	secs           float64
 }
 
@@ -389,6 +395,10 @@ func (b *bench) measure(ctx context.Context, rs []*replica, ngx *proc, url, cpus
 	if err != nil {
 		return w, err
 	}
+	sh0, err := b.sharedCPU()
+	if err != nil {
+		return w, err
+	}
 	argv := []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + dur.String(), url}
 	if cpus != "" {
 		argv = append([]string{"taskset", "-c", cpus}, argv...)
@@ -411,6 +421,11 @@ func (b *bench) measure(ctx context.Context, rs []*replica, ngx *proc, url, cpus
 		return w, err
 	}
 	w.nginxCPU = ngx1 - ngx0
+	sh1, err := b.sharedCPU()
+	if err != nil {
+		return w, err
+	}
+	w.sharedCPU = sh1 - sh0
 	for i, r := range rs {
 		c, err := r.modRequests()
 		if err != nil {
@@ -435,6 +450,16 @@ func (b *bench) measure(ctx context.Context, rs []*replica, ngx *proc, url, cpus
 	}
 	w.rps, _ = strconv.ParseFloat(r[1], 64)
 	return w, nil
+}
+
+// sharedCPU is the CPU seconds of MinIO and Redis, which every replica uses.
+func (b *bench) sharedCPU() (float64, error) {
+	m, err := cpuSeconds(b.minioPID)
+	if err != nil {
+		return 0, err
+	}
+	r, err := cpuSeconds(b.redisP.pid())
+	return m + r, err
 }
 
 // warm compares one replica and three behind the same kind of balancer on
@@ -552,6 +577,12 @@ func (b *bench) warm(ctx context.Context, rounds int, dur time.Duration, conns i
 	fmt.Printf("implied scaling, 3 replicas on a core each vs 1 replica on one core (3 x CPU/req alone / CPU/req as one of three; per-round pairs, median): %.2fx (target >= 2.5)\n",
 		median(implied))
 	fmt.Printf("  one replica's capacity on one core: %.0f req/s (1 / its CPU per request)\n", 1e6/c1)
+	var shared float64
+	for _, w := range append(slices.Clone(one), three...) {
+		shared += w.sharedCPU
+	}
+	fmt.Printf("  MinIO and Redis, shared by the replicas, used %.2f CPU seconds in all %d measured runs (%d requests): the warm path does not reach them\n",
+		shared, 2*rounds, int(sum(mapf(append(slices.Clone(one), three...), func(w wrkRun) float64 { return w.requests }))))
 	fmt.Printf("raw req/s through nginx, pinned, median: 1 replica %.0f, 3 replicas %.0f, ratio %.2f (three replicas share cpu 1 here: not a scaling figure)\n",
 		med(one, rps), med(three, rps), median(raw))
 	fmt.Printf("  cpu 0, balancer + load generator: nginx + wrk %.1f µs CPU per request (1 replica) and %.1f (3): they saturate one core at about %.0f req/s, against %.0f req/s for a replica on one core: on 2 cores the balancer and wrk are the limit\n",
@@ -570,6 +601,14 @@ func get(url string) ([]byte, error) {
 		err = fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
 	}
 	return body, err
+}
+
+func mapf[T any](v []T, f func(T) float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = f(x)
+	}
+	return out
 }
 
 func sum(v []float64) float64 {

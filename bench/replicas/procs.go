@@ -141,18 +141,18 @@ func waitTCP(p *proc, addr string) error {
 }
 
 // startRedis runs Debian's redis-server on loopback without persistence.
-func (ps *procs) startRedis(dir string) (string, error) {
+func (ps *procs) startRedis(dir string) (string, *proc, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	p, err := ps.start(dir, "redis", "", nil, "redis-server", "--bind", "127.0.0.1", "--port", port,
 		"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return addr, waitTCP(p, addr)
+	return addr, p, waitTCP(p, addr)
 }
 
 // flushRedis empties Redis between rounds, so that no lease outlives its round.
@@ -358,6 +358,31 @@ func treeCPU(pid int) (float64, error) {
 		}
 	}
 	return total, nil
+}
+
+// childNamed returns the pid of a child of this process whose command name
+// is comm (MinIO, which s3test starts), or 0.
+func childNamed(comm string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		f := strings.Fields(string(b[j+1:]))
+		if string(b[i+1:j]) == comm && len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+			return pid
+		}
+	}
+	return 0
 }
 
 // run runs a command to completion with ctx, returning its combined output.
