@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/modproxy/ledger"
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/store/s3"
 )
 
 // privateFlags are berth proxy's flags for private modules: where they come
@@ -69,8 +70,25 @@ func addPrivateFlags(f *flags) *privateFlags {
 	p.gitConfig = f.String("git-config", "", "git config `file` for version control: url.<base>.insteadOf, credential.helper,\nhttp.sslCAInfo (GOAUTH, GOINSECURE, GOVCS and SSL_CERT_FILE are passed from berth's environment)")
 	p.sshKey = f.String("ssh-key", "", "private key `file` for ssh:// git remotes (an agent works through SSH_AUTH_SOCK)")
 	p.knownHosts = f.String("ssh-known-hosts", "", "known_hosts `file` that authenticates ssh:// git hosts")
-	p.vcsDir = f.String("vcs-dir", "", "`directory` for the go command's caches and HOME when berth fetches from version control\n(default: beside the store, <store>-vcs)")
+	p.vcsDir = f.String("vcs-dir", "", "`directory` for the go command's caches and HOME when berth fetches from version control\n(default: beside a disk store, <store>-vcs; with an s3:// store, vcs in its local cache's\ndirectory: DIR/vcs of cache=DIR, else a temporary directory removed when berth stops)")
 	return p
+}
+
+// defaultVCSDir is --vcs-dir's default: beside a disk store, <store>-vcs. An
+// S3 store has no directory of its own (its --store is a URL), and its
+// local cache's directory is one replica's alone, as version control's
+// caches must be (each go command's copy of a version is removed once its
+// zip is stored): vcs in it, which the store leaves alone when it opens, or
+// in the temporary directory the store removes when berth stops.
+func defaultVCSDir(st store.Store, storeDir string) (string, error) {
+	if s, ok := st.(*s3.Store); ok {
+		return filepath.Abs(filepath.Join(s.CacheDir(), "vcs"))
+	}
+	abs, err := filepath.Abs(storeDir)
+	if err != nil {
+		return "", err
+	}
+	return abs + "-vcs", nil
 }
 
 // privateSetup is what the private-module flags add to a proxy's core.
@@ -121,11 +139,10 @@ func (p *privateFlags) setup(ctx context.Context, up *source.Fetcher, st store.S
 	}
 	dir := *p.vcsDir
 	if dir == "" {
-		abs, err := filepath.Abs(storeDir)
-		if err != nil {
+		var err error
+		if dir, err = defaultVCSDir(st, storeDir); err != nil {
 			return privateSetup{}, err
 		}
-		dir = abs + "-vcs"
 	}
 	vcs := &source.VCS{Dir: dir, Netrc: *p.netrc, GitConfig: *p.gitConfig, SSHKey: *p.sshKey, SSHKnownHosts: *p.knownHosts, Logger: log}
 	up.Direct = vcs

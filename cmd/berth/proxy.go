@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/netkit"
 	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/store/s3"
 )
 
 const proxyAbout = `
@@ -47,8 +48,9 @@ tree, and an existing module cache can be served as it is:
     berth proxy --store "$(go env GOMODCACHE)/cache/download" --offline
 
 Endpoints besides the protocol: /healthz (liveness), /readyz (readiness: the
-store is writable; fails first during shutdown; with --lease, the lease backend's
-state, which never fails it), /metrics (Prometheus).
+store answers and, on disk, is writable; fails first during shutdown; its body
+has a "store" object, and with --lease a "lease" object with the backend's state,
+which never fails it), /metrics (Prometheus).
 On SIGTERM: /readyz fails, --drain-delay passes, the listener closes, running
 requests and upstream fetches get --shutdown-timeout to finish; nothing partial
 is ever left in the store. A second SIGTERM or SIGINT ends berth at once.
@@ -123,7 +125,11 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 
-	st, where, closeStore, err := openStore(ctx, *storeDir)
+	// The registry comes first so that the store's series are in it; making
+	// it starts nothing.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, where, closeStore, err := openProxyStore(ctx, *storeDir, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
 		return 1
@@ -165,8 +171,6 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer ln.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ps, err := priv.setup(ctx, &source.Fetcher{Chain: chain, Client: source.NewClient(reg), UserAgent: "berth/" + versionNumber(),
 		Logger: log}, st, *storeDir, noSum, reg, log)
 	if err != nil {
@@ -215,10 +219,10 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	var health netkit.Health
 	health.AddLiveness("process", time.Second, func(context.Context) error { return nil })
-	health.AddReadiness("store-writable", 2*time.Second, func(ctx context.Context) error { return store.Check(ctx, st) })
+	health.AddReadiness(storeCheck, 2*time.Second, func(ctx context.Context) error { return store.Check(ctx, st) })
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.LiveHandler())
-	mux.Handle("GET /readyz", readyHandler(&health, px.Core(), backend))
+	mux.Handle("GET /readyz", &readiness{health: &health, store: st, where: where, core: px.Core(), lease: backend})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", px)
 
@@ -268,6 +272,24 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	px.Close() // background work may log as it stops: before "stopped"
 	log.Info("stopped")
 	return 0
+}
+
+// openProxyStore opens the store --store names, as openStore does, with an
+// S3 store's request and local-cache series in reg.
+func openProxyStore(ctx context.Context, spec string, reg prometheus.Registerer) (store.Store, string, func() error, error) {
+	if !strings.HasPrefix(spec, "s3://") {
+		return openStore(ctx, spec)
+	}
+	opts, err := s3.ParseURL(spec)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	opts.Registerer = reg
+	s, err := s3.New(ctx, opts)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return s, s.String(), s.Close, nil
 }
 
 // upstreamChain resolves the upstream list from the flag, else from the
