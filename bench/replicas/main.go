@@ -8,19 +8,25 @@
 //     run `go mod download all` and `go mod verify` through nginx; upstream
 //     fetches per file (fetches / distinct files fetched, .info, .mod and
 //     .zip) must be at most 1.05.
-//   - warm .mod: wrk against nginx with one replica behind it and with three.
-//     On two cores wrk and the balancer, not the replicas, set the req/s, so
-//     the scaling figure comes from the replicas' CPU per request (utime+stime
-//     from /proc/PID/stat before and after each run, divided by the requests
-//     each served, from its /metrics): three replicas, each on a core of its
-//     own, serve 3 x cpu(1)/cpu(3) times what one does (target >= 2.5). The
-//     raw req/s are printed too, with wrk and nginx pinned to cpu 0 and every
-//     replica to cpu 1 (taskset).
+//   - warm .mod: wrk against nginx with one replica behind it (A) and with
+//     three, sent the same connections (B) or three times as many (C, as
+//     many per replica as A). On two cores wrk and the balancer, not the
+//     replicas, set the req/s, so the scaling figure comes from the replicas'
+//     CPU per request (utime+stime from /proc/PID/stat before and after each
+//     run, divided by the requests each answered, from its /metrics): three
+//     replicas, each on a core of its own, serve 3 x cpu(A)/cpu(B or C) times
+//     what one does (target >= 2.5), if the balancer keeps up and nothing
+//     they share is loaded (the warm path reaches neither MinIO nor Redis:
+//     their CPU is printed). The three share cpu 1 here, which costs them
+//     some CPU per request (switching between them, a third of the load
+//     each): the figure is low rather than high. The raw req/s are printed
+//     too, with wrk and nginx pinned to cpu 0 and every replica to cpu 1
+//     (taskset): not a scaling figure, since the replicas share one core.
 //
 // bench/replicas/run.sh builds berth, waits for MinIO, runs this and then
 // go run ./bench/s3 (the S3-vs-disk warm-file figures).
 //
-//	go run ./bench/replicas -berth /tmp/berth [-rounds 3] [-wrk-rounds 6] [-dur 5s]
+//	go run ./bench/replicas -berth /tmp/berth [-rounds 5] [-wrk-rounds 8] [-dur 5s]
 package main
 
 import (
@@ -76,8 +82,8 @@ func main() {
 	outDir := flag.String("out", "", "working directory (default: a new one under /tmp, removed at the end)")
 	leaves := flag.Int("leaves", 40, "leaf modules in the generated graph (about 1.7 module versions each in all)")
 	clients := flag.Int("clients", 8, "cold go commands at once")
-	rounds := flag.Int("rounds", 3, "cold rounds (each on a new bucket prefix, with fresh replicas)")
-	wrkRounds := flag.Int("wrk-rounds", 6, "warm .mod rounds (1 replica, 3 replicas, interleaved)")
+	rounds := flag.Int("rounds", 5, "cold rounds (each on a new bucket prefix, with fresh replicas)")
+	wrkRounds := flag.Int("wrk-rounds", 8, "warm .mod rounds (configurations A, B, C in rotated order)")
 	dur := flag.Duration("dur", 5*time.Second, "duration of each wrk run")
 	conns := flag.Int("conns", 64, "wrk connections")
 	delay := flag.Duration("delay", 20*time.Millisecond, "latency the fixture upstream adds to each module file (a distant upstream: cold misses overlap)")
@@ -513,80 +519,99 @@ func (b *bench) warm(ctx context.Context, rounds int, dur time.Duration, conns i
 	if _, err := b.measure(ctx, rs, ngx3, "http://"+lb3+modPath, lbCPU, time.Second, conns); err != nil {
 		return err
 	}
+	// What MinIO and Redis use with no load, to compare with their CPU
+	// during the runs.
+	idle0, err := b.sharedCPU()
+	if err != nil {
+		return err
+	}
+	const idleSecs = 5
+	time.Sleep(idleSecs * time.Second)
+	idle1, err := b.sharedCPU()
+	if err != nil {
+		return err
+	}
+	idleShared := idle1 - idle0
 	pin := "unpinned (fewer than 2 cores)"
 	if lbCPU != "" {
 		pin = "wrk and nginx pinned to cpu 0, every replica to cpu 1"
 	}
-	fmt.Printf("\n== warm .mod (%d bytes) through nginx: 1 replica vs %d, wrk -t1 -c%d -d%s, %s; %d rounds, order alternated\n",
-		len(want), b.replicas, conns, dur, pin, rounds)
-	var one, three []wrkRun
-	var implied, raw []float64
+	fmt.Printf("\n== warm .mod (%d bytes) through nginx: 1 replica vs %d, wrk -t1 -d%s, %s; %d rounds, the order rotated\n",
+		len(want), b.replicas, dur, pin, rounds)
+	fmt.Printf("   configs: A = 1 replica, -c%d; B = 3 replicas, -c%d (the same clients); C = 3 replicas, -c%d (as many connections per replica as A)\n",
+		conns, conns, 3*conns)
+	type config struct {
+		name  string
+		rs    []*replica
+		ngx   *proc
+		url   string
+		conns int
+		runs  []wrkRun
+	}
+	cfgs := []*config{
+		{name: "A", rs: rs[:1], ngx: ngx1, url: "http://" + lb1 + modPath, conns: conns},
+		{name: "B", rs: rs, ngx: ngx3, url: "http://" + lb3 + modPath, conns: conns},
+		{name: "C", rs: rs, ngx: ngx3, url: "http://" + lb3 + modPath, conns: 3 * conns},
+	}
+	var impliedB, impliedC, rawB, rawC []float64
 	for round := 1; round <= rounds; round++ {
-		var w1, w3 wrkRun
-		order := []int{1, 3}
-		if round%2 == 0 {
-			order = []int{3, 1}
-		}
-		for _, k := range order {
-			var err error
-			if k == 1 {
-				w1, err = b.measure(ctx, rs[:1], ngx1, "http://"+lb1+modPath, lbCPU, dur, conns)
-			} else {
-				w3, err = b.measure(ctx, rs, ngx3, "http://"+lb3+modPath, lbCPU, dur, conns)
-			}
+		for k := range cfgs {
+			c := cfgs[(k+round-1)%len(cfgs)]
+			w, err := b.measure(ctx, c.rs, c.ngx, c.url, lbCPU, dur, c.conns)
 			if err != nil {
 				return err
 			}
+			c.runs = append(c.runs, w)
 		}
-		one, three = append(one, w1), append(three, w3)
-		c1, c3 := w1.replicaCPUPerReq(), w3.replicaCPUPerReq()
-		implied = append(implied, 3*c1/c3)
-		raw = append(raw, w3.rps/w1.rps)
-		var share []string
-		var tot float64
-		for _, n := range w3.replicaReq {
-			tot += n
+		a, bb, cc := cfgs[0].runs[round-1], cfgs[1].runs[round-1], cfgs[2].runs[round-1]
+		impliedB = append(impliedB, 3*a.replicaCPUPerReq()/bb.replicaCPUPerReq())
+		impliedC = append(impliedC, 3*a.replicaCPUPerReq()/cc.replicaCPUPerReq())
+		rawB, rawC = append(rawB, bb.rps/a.rps), append(rawC, cc.rps/a.rps)
+		fmt.Printf("round %d:", round)
+		for i, c := range cfgs {
+			w := c.runs[round-1]
+			var share []string
+			for _, n := range w.replicaReq {
+				share = append(share, fmt.Sprintf("%.0f%%", 100*n/sum(w.replicaReq)))
+			}
+			sep := ";"
+			if i == len(cfgs)-1 {
+				sep = ""
+			}
+			fmt.Printf(" %s %.0f req/s, replica %.1f µs CPU/req (cpu 1 %.0f%% busy, requests %s), nginx %.1f + wrk %.1f µs/req%s",
+				c.name, w.rps, 1e6*w.replicaCPUPerReq(), 100*sum(w.replicaCPU)/w.secs, strings.Join(share, "/"),
+				1e6*w.nginxCPU/w.requests, 1e6*w.wrkC/w.requests, sep)
 		}
-		for _, n := range w3.replicaReq {
-			share = append(share, fmt.Sprintf("%.0f%%", 100*n/tot))
-		}
-		fmt.Printf("round %d: 1 replica %.0f req/s, replica %.1f µs CPU/req (cpu 1 %.0f%% busy), nginx %.1f, wrk %.1f µs/req; "+
-			"3 replicas %.0f req/s, replica %.1f µs CPU/req (cpu 1 %.0f%% busy; requests %s), nginx %.1f, wrk %.1f µs/req; "+
-			"implied scaling %.2fx, raw %.2fx\n",
-			round, w1.rps, c1*1e6, 100*sum(w1.replicaCPU)/w1.secs, 1e6*w1.nginxCPU/w1.requests, 1e6*w1.wrkC/w1.requests,
-			w3.rps, c3*1e6, 100*sum(w3.replicaCPU)/w3.secs, strings.Join(share, "/"), 1e6*w3.nginxCPU/w3.requests, 1e6*w3.wrkC/w3.requests,
-			implied[len(implied)-1], raw[len(raw)-1])
+		fmt.Printf("\n         implied scaling B %.2fx, C %.2fx; raw req/s B/A %.2f, C/A %.2f\n",
+			impliedB[round-1], impliedC[round-1], rawB[round-1], rawC[round-1])
 	}
 	fc := countFetches(before, b.up.Counts())
 	if f, _ := fc.total(); f != 0 {
 		return fmt.Errorf("warm runs fetched %d files from the upstream; want none", f)
 	}
-	med := func(ws []wrkRun, f func(wrkRun) float64) float64 {
-		var v []float64
-		for _, w := range ws {
-			v = append(v, f(w))
-		}
-		return median(v)
-	}
+	med := func(c *config, f func(wrkRun) float64) float64 { return median(mapf(c.runs, f)) }
 	rps := func(w wrkRun) float64 { return w.rps }
 	cpr := func(w wrkRun) float64 { return w.replicaCPUPerReq() * 1e6 }
 	lbc := func(w wrkRun) float64 { return 1e6 * (w.nginxCPU + w.wrkC) / w.requests }
-	c1, c3 := med(one, cpr), med(three, cpr)
-	fmt.Printf("replica CPU per warm .mod request, median of %d: 1 replica alone %.1f µs, each of 3 replicas %.1f µs, ratio %.3f\n",
-		rounds, c1, c3, c3/c1)
-	fmt.Printf("implied scaling, 3 replicas on a core each vs 1 replica on one core (3 x CPU/req alone / CPU/req as one of three; per-round pairs, median): %.2fx (target >= 2.5)\n",
-		median(implied))
-	fmt.Printf("  one replica's capacity on one core: %.0f req/s (1 / its CPU per request)\n", 1e6/c1)
-	var shared float64
-	for _, w := range append(slices.Clone(one), three...) {
-		shared += w.sharedCPU
+	ca, cb, cc := med(cfgs[0], cpr), med(cfgs[1], cpr), med(cfgs[2], cpr)
+	fmt.Printf("replica CPU per warm .mod request, median of %d: A (1 replica) %.1f µs, B (each of 3, same clients) %.1f µs (%.3f x A), C (each of 3, 3x the clients) %.1f µs (%.3f x A)\n",
+		rounds, ca, cb, cb/ca, cc, cc/ca)
+	fmt.Printf("implied scaling, 3 replicas on a core each vs 1 on one core, = 3 x CPU/req(A) / CPU/req(3 replicas), per-round pairs, median (target >= 2.5):\n")
+	fmt.Printf("  with 3x the clients (C): %.2fx; with the same clients (B): %.2fx\n", median(impliedC), median(impliedB))
+	fmt.Printf("  one replica's capacity on one core: %.0f req/s (1 / its CPU per request)\n", 1e6/ca)
+	var runs []wrkRun
+	for _, c := range cfgs {
+		runs = append(runs, c.runs...)
 	}
-	fmt.Printf("  MinIO and Redis, shared by the replicas, used %.2f CPU seconds in all %d measured runs (%d requests): the warm path does not reach them\n",
-		shared, 2*rounds, int(sum(mapf(append(slices.Clone(one), three...), func(w wrkRun) float64 { return w.requests }))))
-	fmt.Printf("raw req/s through nginx, pinned, median: 1 replica %.0f, 3 replicas %.0f, ratio %.2f (three replicas share cpu 1 here: not a scaling figure)\n",
-		med(one, rps), med(three, rps), median(raw))
-	fmt.Printf("  cpu 0, balancer + load generator: nginx + wrk %.1f µs CPU per request (1 replica) and %.1f (3): they saturate one core at about %.0f req/s, against %.0f req/s for a replica on one core: on 2 cores the balancer and wrk are the limit\n",
-		med(one, lbc), med(three, lbc), 1e6/med(three, lbc), 1e6/c1)
+	shared := sum(mapf(runs, func(w wrkRun) float64 { return w.sharedCPU }))
+	secs := sum(mapf(runs, func(w wrkRun) float64 { return w.secs }))
+	fmt.Printf("  MinIO and Redis, shared by the replicas: %.2f CPU seconds in the %d measured runs (%.0f s, %.0f requests; the replicas used %.1f s), %.2f s in as long idle before them: the warm path does not load them\n",
+		shared, len(runs), secs, sum(mapf(runs, func(w wrkRun) float64 { return w.requests })),
+		sum(mapf(runs, func(w wrkRun) float64 { return sum(w.replicaCPU) })), idleShared*secs/idleSecs)
+	fmt.Printf("raw req/s through nginx, pinned, median: A %.0f, B %.0f (B/A %.2f), C %.0f (C/A %.2f): all three replicas share cpu 1 here, so this is not a scaling figure\n",
+		med(cfgs[0], rps), med(cfgs[1], rps), median(rawB), med(cfgs[2], rps), median(rawC))
+	fmt.Printf("  cpu 0, balancer + load generator: nginx + wrk %.1f µs CPU per request (A), %.1f (B), %.1f (C): one core of them carries about %.0f req/s, one replica's core %.0f: on 2 cores the balancer and wrk are the limit\n",
+		med(cfgs[0], lbc), med(cfgs[1], lbc), med(cfgs[2], lbc), 1e6/med(cfgs[1], lbc), 1e6/ca)
 	return nil
 }
 

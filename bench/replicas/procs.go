@@ -193,7 +193,7 @@ http {
 	uwsgi_temp_path %[2]s/tmp;
 	scgi_temp_path %[2]s/tmp;
 	upstream berth {
-%[3]s		keepalive 128;
+%[3]s		keepalive 1024;
 	}
 	server {
 		listen %[4]s;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: berth as a replicated service (issue 14), all on loopback:
 #
-#   bench/replicas/run.sh [ARGS]   (ARGS go to bench/replicas: -rounds 3 -wrk-rounds 6 -dur 5s ...)
+#   bench/replicas/run.sh [ARGS]   (ARGS go to bench/replicas: -rounds 5 -wrk-rounds 8 -dur 5s ...)
 #
 # 1. go run ./bench/replicas: MinIO with a bucket, Debian's redis-server, three
 #    berth replicas (--store s3://...?endpoint=..., --lease redis://...),
