@@ -48,7 +48,9 @@ type Config struct {
 	Source source.Source
 
 	// ListTTL is how long a module's version list and @latest answer are served
-	// from the cache before the source is asked again. Default 1 minute.
+	// from the cache before the source is asked again. Default 1 minute. Lists
+	// are kept in the store, so replicas sharing it share them; @latest is
+	// kept in each replica's memory.
 	ListTTL time.Duration
 	// NegativeTTL is how long a "not found" from the source is remembered,
 	// and a file refused by verification (a checksum mismatch, a bad zip): a
@@ -60,7 +62,11 @@ type Config struct {
 	FetchTimeout time.Duration
 	// MaxStoreSize bounds the bytes of module files in the store (0: no limit).
 	// Past it, whole module versions go, least recently used first, down to 90%.
-	// It needs a store that can walk its keys (store.Walker).
+	// It needs a store that can walk its keys (store.Walker). With a Lease,
+	// the replicas sharing the store evict one at a time: the one holding the
+	// eviction lease walks the store (every replica's files), every few
+	// minutes and when its own count goes over, and leaves a version alone
+	// while any replica fetches a file of it (see evict.go).
 	MaxStoreSize int64
 	// MaxFetches caps fetches from the source running at once; more wait their
 	// turn. It protects the upstream (and the disk) from a cold-build storm.

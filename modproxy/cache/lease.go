@@ -95,8 +95,13 @@ func (c *Cache) leaseFailed(err error) {
 	if !h.down {
 		h.down, h.since = true, time.Now()
 		c.m.leaseUp.Set(0)
-		c.log.Warn("lease backend unreachable: files are still served correctly, but a file may be fetched once per replica instead of once in all until it is back", "err", err)
-		// Called from a fetch, which Close waits for before it waits for bg.
+		attrs := []any{"err", err}
+		if c.evict != nil {
+			attrs = append(attrs, "eviction", "each replica evicts from its own count until it is back")
+		}
+		c.log.Warn("lease backend unreachable: files are still served correctly, but a file may be fetched once per replica instead of once in all until it is back", attrs...)
+		// Called from a fetch, which Close waits for before it waits for bg,
+		// or from the eviction loop, which bg counts.
 		c.bg.Add(1)
 		go c.probeLease()
 	}

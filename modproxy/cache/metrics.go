@@ -13,6 +13,8 @@ type metrics struct {
 	rejected       *prometheus.CounterVec // endpoint, reason
 	inflight       prometheus.Gauge
 	evicted        prometheus.Counter
+	evictPasses    *prometheus.CounterVec // result
+	storeBytes     prometheus.Gauge
 	fetchDurations *prometheus.HistogramVec // endpoint
 
 	leaseUp        prometheus.Gauge
@@ -43,6 +45,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "berth_proxy_evicted_versions_total",
 			Help: "Module versions removed from the store to stay under --max-store-size.",
 		}),
+		evictPasses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_proxy_eviction_passes_total",
+			Help: "Eviction passes of a replica sharing its store (--lease), by result: evicted, under_limit, all_busy (over the limit, every version held by a fetch), other_replica (another replica held the eviction lease), lease_down (evicted from this replica's own count), walk_failed.",
+		}, []string{"result"}),
+		storeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_proxy_store_module_bytes",
+			Help: "Bytes of module files in the store as this replica last counted them (with --max-store-size): its last walk of the store plus what it committed or evicted since.",
+		}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "berth_proxy_upstream_fetches_in_flight",
 			Help: "Upstream fetches currently running.",
@@ -71,7 +81,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.leaseUp.Set(1)
 	if reg != nil {
-		reg.MustRegister(m.upstream, m.upstreamBytes, m.stale, m.rejected, m.inflight, m.evicted, m.fetchDurations,
+		reg.MustRegister(m.upstream, m.upstreamBytes, m.stale, m.rejected, m.inflight, m.evicted, m.evictPasses, m.storeBytes, m.fetchDurations,
 			m.leaseUp, m.leaseErrors, m.leaseWaits, m.leaseTakeovers)
 	}
 	return m
