@@ -83,16 +83,25 @@ func (p *Proxy) Close() error { return p.c.Close() }
 // Wait blocks until no fetch is running or ctx is done (graceful shutdown).
 func (p *Proxy) Wait(ctx context.Context) error { return p.c.Wait(ctx) }
 
-// Guard returns a handler that sends requests whose path has an empty, "."
-// or ".." element ("//x", "/a/../b") to the proxy, which answers them the
-// one-line 400 it gives every bad path, and all others to next: the mux the
-// proxy is mounted in. An http.ServeMux would otherwise redirect them to the
-// cleaned path with an HTML body.
+// Guard returns a handler that answers a small immutable file already in
+// memory itself, sends requests whose path has an empty, "." or ".." element
+// ("//x", "/a/../b") to the proxy, which answers them the one-line 400 it
+// gives every bad path, and all others to next: the mux the proxy is mounted
+// in. An http.ServeMux would otherwise redirect the dotted paths to the
+// cleaned path with an HTML body; and its match, which allocates, is most of
+// what a hit costs berth on top of net/http. Answering hot files before it is
+// the answer the mux would route to the proxy: a hot file's path is a store
+// key, clean and under "/" with no pattern of its own.
 func (p *Proxy) Guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if path := r.URL.Path; len(path) > 1 && proto.HasDotElem(path) {
-			p.ServeHTTP(w, r)
-			return
+		if path := r.URL.Path; len(path) > 1 {
+			if p.serveHot(w, r) {
+				return
+			}
+			if proto.HasDotElem(path) {
+				p.ServeHTTP(w, r)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -100,16 +109,8 @@ func (p *Proxy) Guard(next http.Handler) http.Handler {
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The hot path: a small immutable file already in memory, asked for by its
-	// canonical path (the URL path of a store key is "/" + the key), with no
-	// range or condition. No parsing, no wrapper, counters resolved in advance.
-	if path := r.URL.Path; len(path) > 1 && path[0] == '/' && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !conditional(r) {
-		if e := p.hot.get(path[1:]); e != nil {
-			e.serve(w, r)
-			p.m.hotServed(e.kind, r.Method == http.MethodGet, len(e.body))
-			p.c.Touch(path[1:])
-			return
-		}
+	if p.serveHot(w, r) {
+		return
 	}
 	rw := &recorder{ResponseWriter: w, code: 200}
 	req, err := p.serve(rw, r)
@@ -121,6 +122,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rw.bytes > 0 {
 		p.m.servedBytes.WithLabelValues(ep).Add(float64(rw.bytes))
 	}
+}
+
+// serveHot answers r if it is the hot path: a small immutable file already in
+// memory, asked for by its canonical path (the URL path of a store key is "/"
+// + the key), with no range or condition. No parsing, no wrapper, header
+// values and counters resolved in advance.
+func (p *Proxy) serveHot(w http.ResponseWriter, r *http.Request) bool {
+	path := r.URL.Path
+	if len(path) <= 1 || path[0] != '/' || (r.Method != http.MethodGet && r.Method != http.MethodHead) || conditional(r) {
+		return false
+	}
+	e := p.hot.get(path[1:])
+	if e == nil {
+		return false
+	}
+	e.serve(w, r)
+	p.m.hotServed(e.kind, r.Method == http.MethodGet, len(e.body))
+	p.c.Touch(path[1:])
+	return true
 }
 
 // serve answers one request; the error is that of a request that is not a

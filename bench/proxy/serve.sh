@@ -17,7 +17,13 @@
 #   pinned  wrk -t1 on CPU 0, each server on CPU 1 alone: nginx with one
 #           worker, berth and floor with GOMAXPROCS 1 (Go reads the affinity),
 #           as a proxy on its own machine is measured. Needs 2 CPUs.
-# DUR (default 5s) is each wrk run; ZIP=0 skips the .zip runs.
+# Besides requests/s, each run reads the server's CPU time (utime+stime of all
+# its processes) and prints CPU microseconds per request: on a machine others
+# are loading, throughput follows the CPU share a process gets, but the CPU it
+# spends per request barely moves, so nginx-us/berth-us is the steadier ratio.
+# DUR (default 5s) is each wrk run; ZIP=0 skips the .zip runs; BASE=path/to/berth
+# adds another berth binary (say, a build of the previous commit) to each round
+# of .mod runs, for a before/after under the same noise.
 OUT=${OUT:-$(mktemp -d /tmp/berth-bench-serve.XXXXXX)}
 source "$(dirname "$0")/lib.sh"
 need nginx nginx-light; need wrk wrk; need taskset util-linux
@@ -26,11 +32,12 @@ DUR=${DUR:-5s}
 MODES=${MODES:-shared pinned}
 ZIP=${ZIP:-1}
 CONNS=${CONNS:-32 64}
+SERVERS="berth nginx floor${BASE:+ base}"
 
 build_berth
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$OUT/floor" ./bench/proxy/floor)
 (cd "$ROOT" && go run ./bench/proxy/mktree -dir "$OUT/store" -zip-mb 7)
-rm -f "$OUT"/mod.* "$OUT"/zip.*
+rm -f "$OUT"/mod.* "$OUT"/zip.* "$OUT"/cpu.*
 MOD=/bench.test/small/@v/v1.0.0.mod
 ZIPF=/bench.test/zip7mb/@v/v1.0.0.zip
 
@@ -50,7 +57,7 @@ nginx() {
   fi
 }
 
-declare -A PORT # PORT[mode.server]
+declare -A PORT SPID # PORT[mode.server], SPID[mode.server] (nginx: the master)
 for mode in $MODES; do
   pin=()
   [ "$mode" = pinned ] && pin=(taskset -c 1)
@@ -59,12 +66,20 @@ for mode in $MODES; do
   cp -r "$OUT/store" "$store"
   bp=$(free_port); np=$(free_port); fp=$(free_port)
   "${pin[@]}" "$OUT/berth" proxy --offline --listen "127.0.0.1:$bp" --store "$store" --log-level warn 2>"$OUT/berth.$mode.log" &
-  PIDS+=($!)
+  PIDS+=($!); SPID[$mode.berth]=$!
+  if [ -n "${BASE:-}" ]; then
+    cp -r "$OUT/store" "$store.base"
+    bb=$(free_port)
+    "${pin[@]}" "$BASE" proxy --offline --listen "127.0.0.1:$bb" --store "$store.base" --log-level warn 2>"$OUT/base.$mode.log" &
+    PIDS+=($!); SPID[$mode.base]=$!
+    wait_http "http://127.0.0.1:$bb/healthz"
+    PORT[$mode.base]=$bb
+  fi
   "${pin[@]}" "$OUT/floor" -listen "127.0.0.1:$fp" -file "$store$MOD" 2>"$OUT/floor.$mode.log" &
-  PIDS+=($!)
+  PIDS+=($!); SPID[$mode.floor]=$!
   NGINX_PIN=0; [ "$mode" = pinned ] && NGINX_PIN=1
   start_nginx "$store" "$np"
-  NGINX_PORTS+=("$np")
+  NGINX_PORTS+=("$np"); SPID[$mode.nginx]=$(cat "$OUT/nginx-$np.pid")
   wait_http "http://127.0.0.1:$bp/healthz"
   wait_http "http://127.0.0.1:$fp$MOD"
   PORT[$mode.berth]=$bp; PORT[$mode.nginx]=$np; PORT[$mode.floor]=$fp
@@ -84,7 +99,24 @@ fi
 wrkrun() { # mode conns url
   if [ "$1" = pinned ]; then taskset -c 0 wrk -t1 -c"$2" -d"$DUR" "$3"; else wrk -t2 -c"$2" -d"$DUR" "$3"; fi
 }
-rps() { wrkrun "$@" | awk '/^Requests\/sec/ {print $2}'; }
+# cputicks PID: the CPU time of PID and its children processes (nginx's
+# workers), in clock ticks.
+cputicks() {
+  local t=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+rps() { # mode conns server: prints "req/s cpu-us-per-request"
+  local t0 t1 out
+  t0=$(cputicks "${SPID[$1.$3]}")
+  out=$(wrkrun "$1" "$2" "http://127.0.0.1:${PORT[$1.$3]}$MOD")
+  t1=$(cputicks "${SPID[$1.$3]}")
+  awk -v dt=$((t1 - t0)) -v hz="$HZ" '/requests in/ {n=$1} /^Requests\/sec/ {r=$2}
+    END {printf "%s %.2f\n", r, dt/hz*1e6/n}' <<<"$out"
+}
 mbps() { # wrk's Transfer/sec, in MB/s
   wrkrun "$@" | awk '/^Transfer\/sec/ {v=$2; u=substr(v,length(v)-1); n=substr(v,1,length(v)-2);
     if (u=="GB") n*=1024; else if (u=="KB") n/=1024; print n}'
@@ -95,10 +127,11 @@ for i in $(seq 1 "$ROUNDS"); do
   for mode in $MODES; do
     for c in $CONNS; do
       line+=" $mode -c$c"
-      for s in berth nginx floor; do
-        v=$(rps "$mode" "$c" "http://127.0.0.1:${PORT[$mode.$s]}$MOD")
+      for s in $SERVERS; do
+        read -r v u < <(rps "$mode" "$c" "$s")
         echo "$v" >>"$OUT/mod.$mode.$c.$s"
-        line+=" $s $v"
+        echo "$u" >>"$OUT/cpu.$mode.$c.$s"
+        line+=" $s $v (${u}us)"
       done
       line+=";"
     done
@@ -115,22 +148,36 @@ for i in $(seq 1 "$ROUNDS"); do
 done
 
 spread() { sort -g "$1" | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'; }
+fig() { echo "$(median <"$1") ($(spread "$1"))"; } # median (min-max)
+perround() { # A B: A/B of each round, then their median
+  paste -d' ' "$1" "$2" | awk '{printf "%.2f ", $1/$2}'
+  echo "(median $(paste -d' ' "$1" "$2" | awk '{print $1/$2}' | median | xargs printf '%.3f'))"
+}
 echo
 for mode in $MODES; do
   for c in $CONNS; do
-    b=$(median <"$OUT/mod.$mode.$c.berth"); n=$(median <"$OUT/mod.$mode.$c.nginx"); f=$(median <"$OUT/mod.$mode.$c.floor")
-    echo "warm .mod $mode -c$c (median of $ROUNDS, ${DUR} each): berth $b req/s ($(spread "$OUT/mod.$mode.$c.berth")), nginx $n ($(spread "$OUT/mod.$mode.$c.nginx")), floor $f ($(spread "$OUT/mod.$mode.$c.floor"));" \
-         "berth/nginx $(ratio "$b" "$n") (target >= 0.85), floor/nginx $(ratio "$f" "$n"), berth/floor $(ratio "$b" "$f")"
+    m="$OUT/mod.$mode.$c"; u="$OUT/cpu.$mode.$c"
+    echo "warm .mod, $mode, wrk -c$c, $ROUNDS rounds of $DUR: median (min-max)"
+    line="  req/s:      "
+    for s in $SERVERS; do line+=" $s $(fig "$m.$s")"; done
+    echo "$line"
+    echo "  berth/nginx $(ratio "$(median <"$m.berth")" "$(median <"$m.nginx")") (target >= 0.85)," \
+         "floor/nginx $(ratio "$(median <"$m.floor")" "$(median <"$m.nginx")")," \
+         "berth/floor $(ratio "$(median <"$m.berth")" "$(median <"$m.floor")")" \
+         "${BASE:+, base/nginx $(ratio "$(median <"$m.base")" "$(median <"$m.nginx")"), berth/base $(ratio "$(median <"$m.berth")" "$(median <"$m.base")")}"
+    echo "  per round berth/nginx: $(perround "$m.berth" "$m.nginx")"
+    echo "  per round floor/nginx: $(perround "$m.floor" "$m.nginx")"
+    [ -n "${BASE:-}" ] && echo "  per round berth/base:  $(perround "$m.berth" "$m.base")"
+    line="  CPU us/req: "
+    for s in $SERVERS; do line+=" $s $(fig "$u.$s")"; done
+    echo "$line"
+    echo "  CPU nginx/berth $(ratio "$(median <"$u.nginx")" "$(median <"$u.berth")")," \
+         "nginx/floor $(ratio "$(median <"$u.nginx")" "$(median <"$u.floor")")" \
+         "${BASE:+, nginx/base $(ratio "$(median <"$u.nginx")" "$(median <"$u.base")")}"
   done
   if [ "$ZIP" = 1 ]; then
     b=$(median <"$OUT/zip.$mode.berth"); n=$(median <"$OUT/zip.$mode.nginx")
-    echo "warm 7 MB .zip $mode -c8 (median of $ROUNDS): berth $b MB/s ($(spread "$OUT/zip.$mode.berth")), nginx $n ($(spread "$OUT/zip.$mode.nginx")); berth/nginx $(ratio "$b" "$n") (target >= 0.95)"
+    echo "warm 7 MB .zip, $mode, wrk -c8: berth $(fig "$OUT/zip.$mode.berth") MB/s, nginx $(fig "$OUT/zip.$mode.nginx"); berth/nginx $(ratio "$b" "$n") (target >= 0.95)"
   fi
-done
-# Per-round ratios: each pair ran seconds apart, so these show the noise the medians hide.
-for mode in $MODES; do
-  for c in $CONNS; do
-    echo "per-round berth/nginx $mode -c$c: $(paste -d' ' "$OUT/mod.$mode.$c.berth" "$OUT/mod.$mode.$c.nginx" | awk '{printf "%.2f ", $1/$2}')"
-  done
 done
 echo "(raw figures in $OUT)"
