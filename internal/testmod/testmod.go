@@ -212,6 +212,10 @@ type Upstream struct {
 	sums   map[module.Version]Built
 	// Hook, if set, runs first for every request; returning true means it answered.
 	hook func(w http.ResponseWriter, r *http.Request) bool
+	// stalls holds the Stall of each path not yet asked for.
+	stalls    map[string]*stall
+	closing   chan struct{} // closed by Close: stalled answers go on
+	closeOnce sync.Once
 }
 
 // NewUpstream builds mods, writes them to a temporary tree and serves them.
@@ -240,7 +244,8 @@ func ServeBuilt(dir, dbName string, built []Built) (*Upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Upstream{Dir: dir, SumDBName: dbName, VerifierKey: vkey, counts: map[string]int{}, sums: map[module.Version]Built{}}
+	u := &Upstream{Dir: dir, SumDBName: dbName, VerifierKey: vkey, counts: map[string]int{}, sums: map[module.Version]Built{},
+		stalls: map[string]*stall{}, closing: make(chan struct{})}
 	for _, b := range built {
 		u.sums[b.Version] = b
 	}
@@ -254,8 +259,20 @@ func ServeBuilt(dir, dbName string, built []Built) (*Upstream, error) {
 		u.mu.Lock()
 		u.counts[r.URL.Path]++
 		hook := u.hook
+		st := u.stalls[r.URL.Path]
+		if st != nil {
+			delete(u.stalls, r.URL.Path)
+		}
 		u.mu.Unlock()
 		if hook != nil && hook(w, r) {
+			if st != nil { // not served: the stall waits for the next request
+				u.mu.Lock()
+				u.stalls[r.URL.Path] = st
+				u.mu.Unlock()
+			}
+			return
+		}
+		if st != nil && u.serveStalled(w, r, st) {
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -323,8 +340,62 @@ func (u *Upstream) SetHook(h func(w http.ResponseWriter, r *http.Request) bool) 
 	u.mu.Unlock()
 }
 
-// Close stops the server.
-func (u *Upstream) Close() { u.Server.Close() }
+// Stall makes the upstream's next answer for the URL path p (a file of the
+// module tree) stop after its first n bytes, flushed, until release is
+// called, the client goes away or the upstream is closed; then the rest
+// follows. reached is closed when the n bytes are out: a test holds a fetch
+// in flight at a known point and does its damage meanwhile. Later requests
+// for p are answered at once. A hook that answers a request itself leaves
+// the stall for the next one.
+func (u *Upstream) Stall(p string, n int) (reached <-chan struct{}, release func()) {
+	st := &stall{n: n, reached: make(chan struct{}), released: make(chan struct{})}
+	u.mu.Lock()
+	u.stalls[p] = st
+	u.mu.Unlock()
+	return st.reached, func() { st.once.Do(func() { close(st.released) }) }
+}
+
+type stall struct {
+	n        int
+	reached  chan struct{}
+	released chan struct{}
+	once     sync.Once
+}
+
+// serveStalled answers r with the file of its path, stalling after st.n
+// bytes; false when there is no such file (the mux answers then).
+func (u *Upstream) serveStalled(w http.ResponseWriter, r *http.Request, st *stall) bool {
+	p := path.Clean(r.URL.Path)
+	if strings.Contains(p, "..") {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(u.Dir, filepath.FromSlash(p)))
+	if err != nil {
+		return false
+	}
+	n := min(max(st.n, 0), len(data))
+	w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(data[:n])
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	close(st.reached)
+	select {
+	case <-st.released:
+	case <-r.Context().Done():
+		return true
+	case <-u.closing:
+	}
+	w.Write(data[n:])
+	return true
+}
+
+// Close stops the server; stalled answers are let go first.
+func (u *Upstream) Close() {
+	u.closeOnce.Do(func() { close(u.closing) })
+	u.Server.Close()
+}
 
 // BaseModules is the small graph most tests start from: example.test/lib in
 // two versions, its v2 major version, and example.test/Upper, whose path

@@ -62,8 +62,13 @@ type Server struct {
 	Endpoint       string // http://127.0.0.1:PORT
 	Access, Secret string
 
+	bin, dir    string
+	addr        string // Endpoint's host:port, kept by Restart
+	consolePort int    // MinIO's console, kept by Restart
+	out         *bytes.Buffer
+
+	pmu  sync.Mutex // guards cmd and done, replaced by Restart
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
 	done chan struct{}
 }
 
@@ -76,45 +81,81 @@ func Start(ctx context.Context, kind Kind, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Kind: kind, Access: "berthtest", Secret: "berthtest-secret-key", out: &bytes.Buffer{}}
+	switch kind {
+	case MinIO, Versitygw:
+	default:
+		return nil, fmt.Errorf("unknown server %q", kind)
+	}
+	s := &Server{Kind: kind, Access: "berthtest", Secret: "berthtest-secret-key", out: &bytes.Buffer{}, bin: bin, dir: dir}
 	var lastErr error
 	for range 3 { // a port picked free may be taken before the server binds it
 		port, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		s.Endpoint = "http://" + addr
-		var cmd *exec.Cmd
-		switch kind {
-		case MinIO:
-			cport, err := freePort()
-			if err != nil {
+		s.addr = "127.0.0.1:" + strconv.Itoa(port)
+		s.Endpoint = "http://" + s.addr
+		if kind == MinIO {
+			if s.consolePort, err = freePort(); err != nil {
 				return nil, err
 			}
-			cmd = exec.Command(bin, "server", dir, "--address", addr, "--console-address", "127.0.0.1:"+strconv.Itoa(cport), "--quiet")
-			cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.Access, "MINIO_ROOT_PASSWORD="+s.Secret,
-				"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
-		case Versitygw:
-			cmd = exec.Command(bin, "--access", s.Access, "--secret", s.Secret, "--port", addr, "posix", dir)
-			cmd.Env = os.Environ()
-		default:
-			return nil, fmt.Errorf("unknown server %q", kind)
 		}
+		mu.Lock()
 		s.out.Reset()
-		cmd.Stdout, cmd.Stderr = &lockedWriter{w: s.out}, &lockedWriter{w: s.out}
-		dieWithParent(cmd)
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("starting %s: %w", bin, err)
-		}
-		s.cmd, s.done = cmd, make(chan struct{})
-		go func() { cmd.Wait(); close(s.done) }()
-		if lastErr = s.wait(ctx, addr); lastErr == nil {
+		mu.Unlock()
+		if lastErr = s.launch(ctx); lastErr == nil {
 			return s, nil
 		}
-		s.Stop()
 	}
 	return nil, fmt.Errorf("%s did not start: %w; its output:\n%s", kind, lastErr, s.Output())
+}
+
+// Restart starts the server again after Stop, on the same address and data
+// directory (what it stored is still there), and waits until it answers. It
+// tries a few times while the address is still held by the last process.
+func (s *Server) Restart(ctx context.Context) error {
+	var lastErr error
+	for range 5 {
+		if lastErr = s.launch(ctx); lastErr == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s did not start again on %s: %w; its output:\n%s", s.Kind, s.addr, lastErr, s.Output())
+}
+
+// launch starts the server process on s.addr and waits until it answers;
+// on failure the process is stopped.
+func (s *Server) launch(ctx context.Context) error {
+	var cmd *exec.Cmd
+	switch s.Kind {
+	case MinIO:
+		cmd = exec.Command(s.bin, "server", s.dir, "--address", s.addr, "--console-address", "127.0.0.1:"+strconv.Itoa(s.consolePort), "--quiet")
+		cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.Access, "MINIO_ROOT_PASSWORD="+s.Secret,
+			"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
+	case Versitygw:
+		cmd = exec.Command(s.bin, "--access", s.Access, "--secret", s.Secret, "--port", s.addr, "posix", s.dir)
+		cmd.Env = os.Environ()
+	}
+	cmd.Stdout, cmd.Stderr = &lockedWriter{w: s.out}, &lockedWriter{w: s.out}
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.bin, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.pmu.Lock()
+	s.cmd, s.done = cmd, done
+	s.pmu.Unlock()
+	if err := s.wait(ctx, s.addr, done); err != nil {
+		s.Stop()
+		return err
+	}
+	return nil
 }
 
 func freePort() (int, error) {
@@ -127,7 +168,7 @@ func freePort() (int, error) {
 }
 
 // wait polls until the server answers HTTP, exits, or 60 seconds pass.
-func (s *Server) wait(ctx context.Context, addr string) error {
+func (s *Server) wait(ctx context.Context, addr string, done <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
@@ -138,7 +179,7 @@ func (s *Server) wait(ctx context.Context, addr string) error {
 			return nil // any answer, 403 included: it speaks HTTP
 		}
 		select {
-		case <-s.done:
+		case <-done:
 			return errors.New("it exited")
 		case <-ctx.Done():
 			return ctx.Err()
@@ -154,18 +195,37 @@ func (s *Server) Output() string {
 	return s.out.String()
 }
 
-// Stop stops the server and waits for it.
+// Stop stops the server (SIGINT, then SIGKILL after 5 seconds) and waits
+// for it. Restart starts it again; Stop of a stopped server does nothing.
 func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
+	s.pmu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.pmu.Unlock()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(os.Interrupt)
+	cmd.Process.Signal(os.Interrupt)
 	select {
-	case <-s.done:
+	case <-done:
 	case <-time.After(5 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
+		cmd.Process.Kill()
+		<-done
 	}
+}
+
+// Kill stops the server with SIGKILL, as a crash or a lost machine would,
+// and waits for it. Restart starts it again.
+func (s *Server) Kill() {
+	s.pmu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.pmu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Kill()
+	<-done
 }
 
 // BucketName returns a new bucket name, unique in this process.
