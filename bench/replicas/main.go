@@ -7,7 +7,9 @@
 //   - cold: N go commands at once (default 8, each with a cold module cache)
 //     run `go mod download all` and `go mod verify` through nginx; upstream
 //     fetches per file (fetches / distinct files fetched, .info, .mod and
-//     .zip) must be at most 1.05.
+//     .zip) must be at most 1.05. Then one round without --lease, the
+//     control, where each replica fetches on its own: what the lease saves,
+//     and proof that the count sees duplicate fetches.
 //   - warm .mod: wrk against nginx with one replica behind it (A) and with
 //     three, sent the same connections (B) or three times as many (C, as
 //     many per replica as A). On two cores wrk and the balancer, not the
@@ -75,6 +77,7 @@ type bench struct {
 	bucket   string
 	replicas int
 	prefix   string // the last cold round's bucket prefix: it holds every file
+	lastCold string // what the last cold round printed
 }
 
 func main() {
@@ -223,17 +226,20 @@ func (b *bench) setup(ctx context.Context, leaves int, delay time.Duration) erro
 }
 
 // startReplicas starts the replicas on the bucket's prefix, each with a new
-// local cache, pinned to cpus if not empty.
-func (b *bench) startReplicas(tag, prefix, cpus string) ([]*replica, error) {
+// local cache, pinned to cpus if not empty, sharing the Redis lease if lease.
+func (b *bench) startReplicas(tag, prefix, cpus string, lease bool) ([]*replica, error) {
 	env := []string{"AWS_ACCESS_KEY_ID=" + b.minio.Access, "AWS_SECRET_ACCESS_KEY=" + b.minio.Secret,
 		"BERTH_PRIVATE=", "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
 	var rs []*replica
 	for i := range b.replicas {
 		name := fmt.Sprintf("%s-replica%d", tag, i)
 		cache := filepath.Join(b.out, name+"-cache")
-		r, err := b.ps.startReplica(b.out, name, cpus, b.berth, env,
-			"--upstream", b.up.URL(), "--sumdb", b.up.GOSUMDB(), "--lease", "redis://"+b.redis,
-			"--store", fmt.Sprintf("s3://%s/%s?endpoint=%s&cache=%s", b.bucket, prefix, b.minio.Endpoint, cache))
+		args := []string{"--upstream", b.up.URL(), "--sumdb", b.up.GOSUMDB(),
+			"--store", fmt.Sprintf("s3://%s/%s?endpoint=%s&cache=%s", b.bucket, prefix, b.minio.Endpoint, cache)}
+		if lease {
+			args = append(args, "--lease", "redis://"+b.redis)
+		}
+		r, err := b.ps.startReplica(b.out, name, cpus, b.berth, env, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -298,59 +304,75 @@ func (fc fetchCounts) total() (fetches, files int) {
 	return
 }
 
-// cold runs the cold rounds: fresh replicas on a new prefix, nginx in front,
-// the clients at once.
+// cold runs the cold rounds, then one without --lease, the control: it shows
+// what the lease saves and that the count would see duplicate fetches.
 func (b *bench) cold(ctx context.Context, clients, rounds int) error {
 	fmt.Printf("\n== %d cold clients at once through nginx and %d replicas (S3 store on MinIO, Redis lease), %d rounds\n", clients, b.replicas, rounds)
 	var perFile []float64
 	for round := 1; round <= rounds; round++ {
-		if err := flushRedis(b.redis); err != nil {
-			return err
-		}
-		tag := fmt.Sprintf("cold%d", round)
-		rs, err := b.startReplicas(tag, fmt.Sprintf("r%d", round), "")
+		r, err := b.coldRound(ctx, fmt.Sprintf("cold%d", round), fmt.Sprintf("r%d", round), clients, true)
 		if err != nil {
-			return err
-		}
-		var backends []string
-		for _, r := range rs {
-			backends = append(backends, r.addr)
-		}
-		lb, ngx, err := b.ps.startNginx(b.out, tag+"-nginx", "", backends)
-		if err != nil {
-			return err
-		}
-		before := b.up.Counts()
-		start := time.Now()
-		errs := make([]error, clients)
-		var wg sync.WaitGroup
-		for i := range clients {
-			home := filepath.Join(b.mcBase, fmt.Sprintf("%s-client%d", tag, i))
-			wg.Go(func() { errs[i] = b.client(ctx, "http://"+lb, home) })
-		}
-		wg.Wait()
-		wall := time.Since(start)
-		fc := countFetches(before, b.up.Counts())
-		b.ps.stopOne(ngx)
-		for _, r := range rs {
-			b.ps.stopOne(r.proc)
-		}
-		entries, _ := os.ReadDir(b.mcBase)
-		for _, e := range entries {
-			os.RemoveAll(filepath.Join(b.mcBase, e.Name()))
-		}
-		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("cold round %d: %w", round, err)
 		}
 		b.prefix = fmt.Sprintf("r%d", round)
-		f, n := fc.total()
-		perFile = append(perFile, float64(f)/float64(n))
-		fmt.Printf("round %d: %.1fs; upstream fetches/files: .info %d/%d, .mod %d/%d, .zip %d/%d; all %d/%d = %.3f per file (most for one file: %d); go mod verify clean in all %d\n",
-			round, wall.Seconds(), fc.fetches[".info"], fc.files[".info"], fc.fetches[".mod"], fc.files[".mod"],
-			fc.fetches[".zip"], fc.files[".zip"], f, n, perFile[len(perFile)-1], fc.most, clients)
+		perFile = append(perFile, r)
+		fmt.Printf("round %d: %s\n", round, b.lastCold)
 	}
 	fmt.Printf("upstream fetches per file, median of %d rounds: %.3f (target <= 1.05)\n", rounds, median(perFile))
+	if _, err := b.coldRound(ctx, "control", "control", clients, false); err != nil {
+		return fmt.Errorf("control round: %w", err)
+	}
+	fmt.Printf("control, the same without --lease (each replica fetches on its own): %s\n", b.lastCold)
 	return nil
+}
+
+// coldRound starts fresh replicas on a new prefix with nginx in front, runs
+// the clients at once, stops them all and returns the upstream fetches per
+// file; b.lastCold describes the round.
+func (b *bench) coldRound(ctx context.Context, tag, prefix string, clients int, lease bool) (float64, error) {
+	if err := flushRedis(b.redis); err != nil {
+		return 0, err
+	}
+	rs, err := b.startReplicas(tag, prefix, "", lease)
+	if err != nil {
+		return 0, err
+	}
+	var backends []string
+	for _, r := range rs {
+		backends = append(backends, r.addr)
+	}
+	lb, ngx, err := b.ps.startNginx(b.out, tag+"-nginx", "", backends)
+	if err != nil {
+		return 0, err
+	}
+	before := b.up.Counts()
+	start := time.Now()
+	errs := make([]error, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		home := filepath.Join(b.mcBase, fmt.Sprintf("%s-client%d", tag, i))
+		wg.Go(func() { errs[i] = b.client(ctx, "http://"+lb, home) })
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	fc := countFetches(before, b.up.Counts())
+	b.ps.stopOne(ngx)
+	for _, r := range rs {
+		b.ps.stopOne(r.proc)
+	}
+	entries, _ := os.ReadDir(b.mcBase)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(b.mcBase, e.Name()))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	f, n := fc.total()
+	perFile := float64(f) / float64(n)
+	b.lastCold = fmt.Sprintf("%.1fs; upstream fetches/files: .info %d/%d, .mod %d/%d, .zip %d/%d; all %d/%d = %.3f per file (most for one file: %d); go mod verify clean in all %d",
+		wall.Seconds(), fc.fetches[".info"], fc.files[".info"], fc.fetches[".mod"], fc.files[".mod"],
+		fc.fetches[".zip"], fc.files[".zip"], f, n, perFile, fc.most, clients)
+	return perFile, nil
 }
 
 // wrkRun is one measured wrk run through one balancer.
@@ -477,7 +499,7 @@ func (b *bench) warm(ctx context.Context, rounds int, dur time.Duration, conns i
 	}
 	// The last cold round's prefix holds every file; new replicas, pinned,
 	// with cold local caches that the warm-up fills.
-	rs, err := b.startReplicas("warm", b.prefix, replicaCPU)
+	rs, err := b.startReplicas("warm", b.prefix, replicaCPU, true)
 	if err != nil {
 		return err
 	}
