@@ -7,10 +7,10 @@
 #    berth replicas (--store s3://...?endpoint=..., --lease redis://...),
 #    Debian's nginx round robin in front and a counting fixture upstream:
 #    8 cold `go mod download all` clients at once (upstream fetches per file,
-#    target <= 1.05; go mod verify; and a control round without --lease),
-#    then warm .mod through nginx with one
-#    replica vs three (replica CPU per request and the scaling it implies,
-#    target >= 2.5; the raw req/s pinned with taskset).
+#    target <= 1.05; go mod verify; a control round without --lease), then
+#    warm .mod through nginx with one replica vs three (replica CPU per
+#    request and the scaling it implies, target >= 2.5; the raw req/s pinned
+#    with taskset).
 # 2. go run ./bench/s3: a warm file from the S3 store, local cache cold (target:
 #    at most one store round trip over the disk store) and warm (within 5%).
 #
