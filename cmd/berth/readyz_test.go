@@ -182,7 +182,7 @@ func TestReadyzStoreAndLease(t *testing.T) {
 
 	// MinIO stops: the store fails readiness.
 	ms.Stop()
-	code, rep, body = pollReadyz(t, base, "the store down", func(c int, _ readyReport) bool { return c == http.StatusServiceUnavailable })
+	_, rep, body = pollReadyz(t, base, "the store down", func(c int, _ readyReport) bool { return c == http.StatusServiceUnavailable })
 	secretFree("/readyz with MinIO stopped", body)
 	if rep.Status != "fail" || rep.Store == nil || rep.Store.OK || !strings.Contains(rep.Store.Error, "s3://readyz/berth") {
 		t.Errorf("/readyz with MinIO stopped: %s; want status fail and a store error naming s3://readyz/berth", body)

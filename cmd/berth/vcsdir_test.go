@@ -72,7 +72,7 @@ func TestVCSDirDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeFn()
-	st, _, closeFn, err = openStore(t.Context(), spec)
+	_, _, closeFn, err = openStore(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
