@@ -28,6 +28,12 @@ import (
 // a version another replica is fetching a file of stays. A replica runs a pass
 // when its own count goes over the limit and every evictCheckInterval, so
 // that one that commits little still notices a bucket the others filled.
+// Use is known only where it happened: the evicting replica orders by its own
+// hits, and by modification time the versions it never served, so a version
+// hot on another replica only counts from its commit. That replica may go on
+// serving it from its local disk cache (store/s3 serves immutable keys from
+// it), which is still the right answer, and fetches it again once it is gone
+// from there too.
 type evictor struct {
 	max int64
 
