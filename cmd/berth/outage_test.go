@@ -5,17 +5,28 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/mod/module"
 
+	"github.com/berth-dev/berth/internal/redistest"
 	"github.com/berth-dev/berth/internal/testmod"
 	"github.com/berth-dev/berth/store/s3/s3test"
 )
@@ -350,5 +361,533 @@ func TestProxyS3OutageMidFetch(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("%d zips in the bucket after the outage, want 2: %v", n, objs)
+	}
+}
+
+// TestProxyLeaseRedisRestart: three replicas share a bucket and a Redis
+// lease. With Redis up, 8 clients get every new file and the upstream sees
+// each once in all; Redis is stopped: the clients keep getting every file
+// (each replica fetching on its own, at most once each), every replica says
+// so in one WARN line and berth_proxy_lease_backend_up is 0; Redis starts
+// again on the same port: every replica notices without a fetch to try it
+// (one INFO line, the gauge 1 again), and new files are fetched once in all
+// again.
+func TestProxyLeaseRedisRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three berth processes, MinIO and Redis, and stops and restarts Redis")
+	}
+	rs := redistest.Start(t)
+	bin := buildBerth(t)
+	ms := minioBucket(t, "redisrestart")
+	var mods []testmod.Module
+	for i := range 12 {
+		mods = append(mods, testmod.Module{Path: fmt.Sprintf("example.test/rr%d", i), Version: "v1.0.0",
+			Files: map[string]string{"r.go": "package r\n", "big.txt": strings.Repeat(fmt.Sprintf("%x", i*7919), 100<<10)}})
+	}
+	up := testmod.NewUpstream(t, mods)
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/@v/") {
+			time.Sleep(50 * time.Millisecond) // so that the replicas' misses overlap
+		}
+		return false
+	})
+	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	var bases []string
+	var logs []*testmod.SyncBuffer
+	for range 3 {
+		base, log, _ := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
+			"--store", "s3://redisrestart/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
+		bases, logs = append(bases, base), append(logs, log)
+	}
+	files := func(from, to int) []string {
+		var ps []string
+		for i := from; i < to; i++ {
+			for _, ext := range []string{".info", ".mod", ".zip"} {
+				ps = append(ps, fmt.Sprintf("/example.test/rr%d/@v/v1.0.0%s", i, ext))
+			}
+		}
+		return ps
+	}
+	// get has 8 clients, spread over the replicas, ask for every file of ps
+	// at once, each in its own order.
+	get := func(phase string, ps []string) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for c := range 8 {
+			wg.Go(func() {
+				for j := range ps {
+					p := ps[(c*5+j)%len(ps)]
+					code, body, err := getWhole(bases[c%3] + p)
+					if err != nil || code != 200 {
+						t.Errorf("%s: client %d: GET %s: %d, %v: %.200s", phase, c, p, code, err, body)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	gauge := func(i int) float64 {
+		v, ok := metricValue(bases[i], "berth_proxy_lease_backend_up")
+		if !ok {
+			return -1
+		}
+		return v
+	}
+	const (
+		downLine = "lease backend unreachable"
+		backLine = "lease backend answers again"
+	)
+
+	before := files(0, 4)
+	get("Redis up", before)
+	for _, p := range before {
+		if n := up.Count(p); n != 1 {
+			t.Errorf("Redis up: upstream fetches of %s through three leased replicas: %d, want 1", p, n)
+		}
+	}
+
+	rs.Stop()
+	stopped := time.Now()
+	// A miss on each replica first, so that each tries the lease.
+	for i, base := range bases {
+		p := fmt.Sprintf("/example.test/rr%d/@v/v1.0.0.info", 4+i)
+		if code, body, err := getWhole(base + p); code != 200 {
+			t.Fatalf("Redis down: replica %d: GET %s: %d %v %s", i, p, code, err, body)
+		}
+	}
+	during := files(4, 8)
+	get("Redis down", during)
+	t.Logf("Redis down: %d files to 8 clients in %v", len(during), time.Since(stopped).Round(time.Millisecond))
+	most := 0
+	for _, p := range during {
+		n := up.Count(p)
+		most = max(most, n)
+		if n < 1 || n > 3 {
+			t.Errorf("Redis down: upstream fetches of %s: %d, want 1 to 3 (at most once per replica)", p, n)
+		}
+	}
+	t.Logf("Redis down: at most %d upstream fetches of a file", most)
+	for i := range bases {
+		if n := strings.Count(logs[i].String(), downLine); n != 1 {
+			t.Errorf("replica %d: %d %q lines with Redis stopped, want 1", i, n, downLine)
+		}
+		if g := gauge(i); g != 0 {
+			t.Errorf("replica %d: berth_proxy_lease_backend_up %v with Redis stopped, want 0", i, g)
+		}
+	}
+
+	rs.Restart()
+	restarted := time.Now()
+	for i := range bases {
+		waitUntil(t, fmt.Sprintf("replica %d to notice that Redis is back", i), func() bool {
+			return strings.Contains(logs[i].String(), backLine) && gauge(i) == 1
+		})
+	}
+	t.Logf("Redis back: every replica noticed within %v", time.Since(restarted).Round(time.Millisecond))
+	after := files(8, 12)
+	get("Redis back", after)
+	for _, p := range after {
+		if n := up.Count(p); n != 1 {
+			t.Errorf("Redis back: upstream fetches of %s through three leased replicas: %d, want 1", p, n)
+		}
+	}
+	for i := range bases {
+		log := logs[i].String()
+		if n := strings.Count(log, downLine); n != 1 {
+			t.Errorf("replica %d: %d %q lines in all, want 1", i, n, downLine)
+		}
+		if n := strings.Count(log, backLine); n != 1 {
+			t.Errorf("replica %d: %d %q lines, want 1", i, n, backLine)
+		}
+		if code, rep, err := readyStatus(bases[i]); code != 200 || rep.Lease == nil || !rep.Lease.OK {
+			t.Errorf("replica %d: /readyz with Redis back: %d, lease %+v (%v); want 200 and the lease ok", i, code, rep.Lease, err)
+		}
+	}
+}
+
+// rollingNginxConf is replicas_test.go's nginxConf with the server
+// parameters of the upstream block left to the test (%[5]s): a rolling
+// restart needs them (see TestProxyRollingRestart).
+const rollingNginxConf = `%s
+worker_processes 1;
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log info;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path %[2]s/tmp;
+	proxy_temp_path %[2]s/tmp;
+	fastcgi_temp_path %[2]s/tmp;
+	uwsgi_temp_path %[2]s/tmp;
+	scgi_temp_path %[2]s/tmp;
+	upstream berth {
+%[3]s	}
+	server {
+		listen %[4]s;
+		location / {
+			proxy_pass http://berth;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_buffering off;
+			proxy_next_upstream error timeout;
+		}
+	}
+}
+`
+
+// startRollingNginx is startNginx with rollingNginxConf, each server line
+// ending in params; it returns nginx's URL and its directory (error.log).
+func startRollingNginx(t *testing.T, backends []string, params string) (string, string) {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
+			t.Skip("no nginx: install Debian's nginx to run the rolling restart test")
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
+	addr := freeAddr(t)
+	var servers strings.Builder
+	for _, b := range backends {
+		fmt.Fprintf(&servers, "\t\tserver %s %s;\n", strings.TrimPrefix(b, "http://"), params)
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // the workers read and write this test's directories
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(rollingNginxConf, user, dir, servers.String(), addr)), 0o644)
+	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf)
+	out, err := os.Create(filepath.Join(dir, "nginx.out")) // a file: the workers hold no pipe of ours
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM) // the master stops its workers
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr, dir
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			o, _ := os.ReadFile(out.Name())
+			t.Fatalf("nginx does not listen on %s: %s\n%s", addr, o, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// freeAddr returns a loopback address free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// replicaProc is a `berth proxy` process that a test stops with a signal
+// and waits for.
+type replicaProc struct {
+	base string
+	log  *testmod.SyncBuffer
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited; then err is its Wait
+	err  error
+}
+
+// startReplicaProc is startReplica for a process the test stops itself:
+// SIGTERM with stop, killed by t.Cleanup if it still runs.
+func startReplicaProc(t *testing.T, bin string, env []string, args ...string) *replicaProc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"proxy", "--listen", "127.0.0.1:0", "--drain-delay", "0", "--log-format", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &replicaProc{log: &testmod.SyncBuffer{}, cmd: cmd, done: make(chan struct{})}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("replica %s log:\n%s", p.base, p.log.String())
+		}
+	})
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		line := sc.Text()
+		p.log.Write([]byte(line + "\n"))
+		if strings.Contains(line, "berth proxy listening") {
+			if i := strings.Index(line, `"addr":"`); i >= 0 {
+				p.base = "http://" + strings.SplitN(line[i+len(`"addr":"`):], `"`, 2)[0]
+				break
+			}
+		}
+	}
+	go func() {
+		io.Copy(p.log, stderr) // EOF when the process exits: then Wait
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if p.base == "" {
+		<-p.done
+		t.Fatalf("no listening line (%v):\n%s", p.err, p.log.String())
+	}
+	return p
+}
+
+// TestProxyRollingRestart: three replicas share a bucket and a Redis lease
+// behind nginx; 8 clients run the real `go mod download all` and `go mod
+// verify` of a generated graph in a loop, each run with a fresh module
+// cache, while each replica in turn gets SIGTERM (it drains: /readyz fails
+// for --drain-delay while it still serves, then its listener closes and
+// running requests finish) and a new replica is started on its address. No
+// client run fails, and the upstream sees every file at most twice.
+//
+// nginx (open source) checks its servers passively: a refused connection is
+// passed to the next server (proxy_next_upstream error) and, with the
+// default max_fails=1 fail_timeout=10s, takes that server out for 10s. A
+// rolling restart faster than that takes out one server after another until
+// none is left, and nginx answers 502 "no live upstreams" instead of trying
+// again. So the servers here have max_fails=0: a refused connection is only
+// retried on the next server, never counted against one.
+func TestProxyRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three berth processes, nginx, MinIO, Redis and the go command")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("stops replicas with SIGTERM")
+	}
+	rs := redistest.Start(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	bin := buildBerth(t)
+	ms := minioBucket(t, "rolling")
+
+	// The graph: 6 leaves, 4 modules requiring two leaves each, one on top.
+	var mods []testmod.Module
+	var leaves, mids []module.Version
+	for i := range 6 {
+		p := fmt.Sprintf("example.test/leaf%d", i)
+		mods = append(mods, testmod.Module{Path: p, Version: "v1.0.0",
+			Files: map[string]string{"l.go": "package leaf\n", "data.txt": strings.Repeat(fmt.Sprintf("leaf %d ", i), 20000)}})
+		leaves = append(leaves, module.Version{Path: p, Version: "v1.0.0"})
+	}
+	for i := range 4 {
+		p := fmt.Sprintf("example.test/mid%d", i)
+		mods = append(mods, testmod.Module{Path: p, Version: "v1.2.0", Files: map[string]string{"m.go": "package mid\n"},
+			Require: []module.Version{leaves[i], leaves[i+2]}})
+		mids = append(mids, module.Version{Path: p, Version: "v1.2.0"})
+	}
+	mods = append(mods, testmod.Module{Path: "example.test/top", Version: "v2.0.0+incompatible", Files: map[string]string{"t.go": "package top\n"}, Require: mids})
+	built, err := testmod.Build(mods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := testmod.ServeBuilt(t.TempDir(), "sum.berth.test", built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/@v/") {
+			time.Sleep(20 * time.Millisecond) // so that misses overlap across replicas
+		}
+		return false
+	})
+
+	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	const drain = time.Second
+	start := func(addr string) *replicaProc {
+		return startReplicaProc(t, bin, env, "--listen", addr, "--drain-delay", drain.String(), "--shutdown-timeout", "10s",
+			"--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
+			"--store", "s3://rolling/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
+	}
+	var reps []*replicaProc
+	var backends []string
+	for range 3 {
+		r := start(freeAddr(t))
+		reps, backends = append(reps, r), append(backends, r.base)
+	}
+	lb, nginxDir := startRollingNginx(t, backends, "max_fails=0")
+
+	var gomod, gosum strings.Builder
+	gomod.WriteString("module example.test/main\n\ngo 1.21\n\nrequire (\n")
+	for _, b := range built {
+		fmt.Fprintf(&gomod, "\t%s %s\n", b.Path, b.Version.Version)
+		fmt.Fprintf(&gosum, "%s %s %s\n%s %s/go.mod %s\n", b.Path, b.Version.Version, b.Sum, b.Path, b.Version.Version, b.ModSum)
+	}
+	gomod.WriteString(")\n")
+	gocache, _ := exec.Command(goBin, "env", "GOCACHE").Output()
+	// run is one client run: a fresh home and module cache, `go mod
+	// download all`, `go mod verify`.
+	run := func() (string, error) {
+		home, err := os.MkdirTemp(t.TempDir(), "home")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(home)
+		main := filepath.Join(home, "main")
+		os.MkdirAll(main, 0o755)
+		os.WriteFile(filepath.Join(main, "go.mod"), []byte(gomod.String()), 0o644)
+		os.WriteFile(filepath.Join(main, "go.sum"), []byte(gosum.String()), 0o644)
+		var out bytes.Buffer
+		for _, a := range [][]string{{"mod", "download", "all"}, {"mod", "verify"}} {
+			cmd := exec.Command(goBin, a...)
+			cmd.Dir = main
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GOPATH=" + filepath.Join(home, "gopath"),
+				"GOMODCACHE=" + filepath.Join(home, "modcache"), "GOCACHE=" + strings.TrimSpace(string(gocache)),
+				"GOPROXY=" + lb, "GOSUMDB=" + up.GOSUMDB(), "GOFLAGS=-modcacherw", "GONOSUMDB=", "GOPRIVATE=",
+				"GONOPROXY=", "GOINSECURE=", "GOTOOLCHAIN=local", "GOTELEMETRY=off"}
+			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd.WaitDelay = time.Minute
+			if err := cmd.Run(); err != nil {
+				return out.String(), fmt.Errorf("go %s: %w", strings.Join(a, " "), err)
+			}
+		}
+		if !strings.Contains(out.String(), "all modules verified") {
+			return out.String(), fmt.Errorf("go mod verify did not say all modules verified")
+		}
+		return out.String(), nil
+	}
+
+	var (
+		mu                  sync.Mutex
+		running, done, fail int
+		took                []time.Duration
+	)
+	counts := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return running, done
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mu.Lock()
+				running++
+				mu.Unlock()
+				runStart := time.Now()
+				out, err := run()
+				mu.Lock()
+				took = append(took, time.Since(runStart))
+				running--
+				done++
+				if err != nil {
+					fail++
+				}
+				mu.Unlock()
+				if err != nil {
+					t.Errorf("client %d: %v\n%s", c, err, out)
+				}
+			}
+		})
+	}
+	stopClients := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopClients()
+
+	began := time.Now()
+	waitUntil(t, "the clients' first runs", func() bool { _, d := counts(); return d >= 8 })
+	t.Logf("first 8 runs (cold) in %v", time.Since(began).Round(time.Millisecond))
+	for i := range reps {
+		waitUntil(t, "client runs in progress", func() bool { r, _ := counts(); return r >= 4 })
+		old := reps[i]
+		_, doneBefore := counts()
+		signalled := time.Now()
+		old.cmd.Process.Signal(syscall.SIGTERM)
+		waitUntil(t, fmt.Sprintf("replica %d to fail /readyz for its drain", i), func() bool {
+			code, _, err := readyStatus(old.base)
+			if err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("replica %d: /readyz after SIGTERM: %v; want 503 for the %v drain first", i, err, drain)
+			}
+			return code == http.StatusServiceUnavailable
+		})
+		select {
+		case <-old.done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("replica %d still runs 30s after SIGTERM", i)
+		}
+		if old.err != nil || !strings.Contains(old.log.String(), `"msg":"stopped"`) {
+			t.Errorf("replica %d after SIGTERM: %v; want exit 0 after a 'stopped' line", i, old.err)
+		}
+		stoppedIn := time.Since(signalled)
+		reps[i] = start(strings.TrimPrefix(old.base, "http://"))
+		served := func() float64 { v, _ := metricValue(reps[i].base, "berth_proxy_requests_total"); return v }
+		waitUntil(t, fmt.Sprintf("the new replica %d to get requests through nginx", i), func() bool { return served() > 0 })
+		_, doneAfter := counts()
+		t.Logf("replica %d: SIGTERM to exit %v, back and serving %v after the signal; %d client runs ended meanwhile",
+			i, stoppedIn.Round(time.Millisecond), time.Since(signalled).Round(time.Millisecond), doneAfter-doneBefore)
+	}
+	_, doneRolled := counts()
+	waitUntil(t, "8 more client runs on the new replicas", func() bool { _, d := counts(); return d >= doneRolled+8 })
+	stopClients()
+	_, total := counts()
+	slices.Sort(took)
+	t.Logf("%d client runs in %v, %d failed; a run took %v to %v, median %v", total, time.Since(began).Round(time.Millisecond), fail,
+		took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond))
+
+	most, hist := 0, map[int]int{}
+	for _, b := range built {
+		esc, _ := module.EscapePath(b.Path)
+		for _, ext := range []string{".info", ".mod", ".zip"} {
+			p := "/" + esc + "/@v/" + b.Version.Version + ext
+			n := up.Count(p)
+			most = max(most, n)
+			hist[n]++
+			if n < 1 || n > 2 {
+				t.Errorf("upstream fetches of %s over the rolling restart: %d, want 1 or 2", p, n)
+			}
+		}
+	}
+	t.Logf("upstream fetches per file: %v (fetches: files), at most %d", hist, most)
+	log, _ := os.ReadFile(filepath.Join(nginxDir, "error.log"))
+	kinds := map[string]int{}
+	for _, line := range strings.Split(string(log), "\n") {
+		if _, msg, ok := strings.Cut(line, "[error] "); ok {
+			msg, _, _ = strings.Cut(msg, ", client:")
+			if f := strings.SplitN(msg, " ", 3); len(f) == 3 { // "pid#tid: *conn message"
+				msg = f[2]
+			}
+			kinds[msg]++
+		}
+	}
+	t.Logf("nginx's upstream errors, each passed to the next server: %v", kinds)
+	if t.Failed() {
+		t.Logf("nginx error.log:\n%s", log)
 	}
 }
