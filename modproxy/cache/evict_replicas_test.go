@@ -317,3 +317,45 @@ func TestEvictSharedLeaseDown(t *testing.T) {
 		t.Errorf("no eviction line says it evicted from the replica's own count")
 	}
 }
+
+// TestEvictSharedAllHeld: when every version's .zip lease is held by other
+// replicas' fetches, a pass removes nothing and says so once, however many
+// passes find it so; once the fetches end, a pass evicts.
+func TestEvictSharedAllHeld(t *testing.T) {
+	rig := newEvictRig(t, "busy")
+	a, b := rig.evictReplica(t), rig.evictReplica(t)
+	rig.fill(t, a, b)
+	other, err := lease.OpenRedis(rig.redis.URL(), lease.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var releases []func()
+	for _, v := range rig.vers {
+		held, release, err := other.Acquire(context.Background(), v.files[2].req.Key)
+		if err != nil || !held {
+			t.Fatalf("taking the lease of %s: held %v, %v", v.files[2].req.Key, held, err)
+		}
+		releases = append(releases, release)
+	}
+	for range 2 {
+		if got := a.evictShared(context.Background()); got != passAllBusy {
+			t.Errorf("pass while every version is being fetched elsewhere: %q, want %q", got, passAllBusy)
+		}
+	}
+	if n := count(a.log, "every module version in it is being fetched"); n != 1 {
+		t.Errorf("%d lines saying every version is being fetched after two such passes, want 1", n)
+	}
+	if got, want := rig.stored(t), []int{3, 3, 3, 3, 3}; !slices.Equal(got, want) {
+		t.Errorf("files of each version: %v, want %v", got, want)
+	}
+	for _, release := range releases {
+		release()
+	}
+	if got := a.evictShared(context.Background()); got != passEvicted {
+		t.Errorf("pass once the fetches ended: %q, want %q", got, passEvicted)
+	}
+	if got, want := rig.stored(t), []int{0, 0, 3, 3, 3}; !slices.Equal(got, want) {
+		t.Errorf("files of each version in the bucket (oldest first): %v, want %v", got, want)
+	}
+}
