@@ -200,3 +200,31 @@ func value(t *testing.T, reg *prometheus.Registry, name, label, v string) float6
 	}
 	return -1
 }
+
+// TestMetricsHitAllocs: counting a local cache hit allocates nothing; an
+// Open of a warm immutable key allocates as much with metrics as without.
+func TestMetricsHitAllocs(t *testing.T) {
+	srv := server(t, s3test.MinIO)
+	bucket := newBucket(t, srv)
+	ctx := t.Context()
+	const zip = "example.test/m/@v/v1.0.0.zip"
+	allocs := func(reg prometheus.Registerer) float64 {
+		o := opts(t, srv, bucket)
+		o.Registerer = reg
+		st := open(t, o)
+		if err := store.Put(ctx, st, zip, strings.NewReader("zip"), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		return testing.AllocsPerRun(100, func() {
+			f, err := st.Open(ctx, zip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		})
+	}
+	without, with := allocs(nil), allocs(prometheus.NewRegistry())
+	if with != without {
+		t.Errorf("an Open of a warm immutable key: %v allocations with metrics, %v without", with, without)
+	}
+}
