@@ -119,9 +119,9 @@ func main() {
 			if b.up != nil {
 				b.up.Close()
 			}
-			os.RemoveAll(b.mcBase)
+			removeAll(b.mcBase)
 			if *outDir == "" {
-				os.RemoveAll(b.out)
+				removeAll(b.out)
 			}
 		}()
 		sig := make(chan os.Signal, 1)
@@ -638,6 +638,18 @@ func (b *bench) warm(ctx context.Context, rounds int, dur time.Duration, conns i
 	fmt.Printf("  cpu 0, balancer + load generator: nginx + wrk %.1f µs CPU per request (A), %.1f (B), %.1f (C): one core of them carries about %.0f req/s, one replica's core %.0f: on 2 cores the balancer and wrk are the limit\n",
 		med(cfgs[0], lbc), med(cfgs[1], lbc), med(cfgs[2], lbc), 1e6/med(cfgs[1], lbc), 1e6/ca)
 	return nil
+}
+
+// removeAll removes dir, trying again a little later if a server that has
+// just stopped was still writing in it (seen once with MinIO).
+func removeAll(dir string) {
+	for range 3 {
+		if err := os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	log.Printf("could not remove %s", dir)
 }
 
 func get(url string) ([]byte, error) {
