@@ -16,6 +16,7 @@
 #   DELAY=40ms bench/proxy/verify.sh                   40 ms added per request
 #   DELAY=150ms NO_REUSE=1 bench/proxy/verify.sh       150 ms and a new connection each time
 #   PIN=1 bench/proxy/verify.sh                        client on core 0, berth on core 1 (taskset)
+#   DELAY_LOG=1 bench/proxy/verify.sh                  log every upstream request path to $OUT/delay.log
 #
 # It talks to the real upstream: the first entry of `go env GOPROXY` (or
 # $BERTH_BENCH_UPSTREAM). It is a benchmark you run by hand, never part of CI.
@@ -28,7 +29,7 @@ curl -fs -o /dev/null --max-time 10 "$UP/golang.org/x/mod/@v/list" || { echo "be
 build_berth
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$OUT/delay" ./bench/proxy/delay)
 DP=$(free_port)
-"$OUT/delay" -listen "127.0.0.1:$DP" -upstream "$UP" -delay "${DELAY:-0s}" ${NO_REUSE:+-no-reuse} 2>>"$OUT/delay.log" &
+"$OUT/delay" -listen "127.0.0.1:$DP" -upstream "$UP" -delay "${DELAY:-0s}" ${NO_REUSE:+-no-reuse} ${DELAY_LOG:+-v} 2>>"$OUT/delay.log" &
 DPID=$!
 UPD="http://127.0.0.1:$DP"
 wait_http "$UPD/golang.org/x/mod/@v/list"
@@ -37,7 +38,8 @@ if [ -n "${PIN:-}" ]; then need taskset util-linux; CLIENT=(taskset -c 0); SERVE
 
 GRAPH="$ROOT/bench/proxy/graph"
 MC=$(mktemp -d "${MC_BASE:-/dev/shm}/berth-bench-mc.XXXXXX" 2>/dev/null || mktemp -d "$OUT/mc-base.XXXXXX")
-count() { curl -fs "$UPD/.delay/count" | awk '$1=="total" {print $2}'; }
+# counts: "total lookup tile" passed by the delay proxy so far
+counts() { curl -fs "$UPD/.delay/count" | awk '{n[$1]=$2} END {print n["total"], n["lookup"], n["tile"]}'; }
 download() { # PROXY MODCACHE -> wall seconds
   local dir; dir=$(mktemp -d "$OUT/main.XXXX"); cp "$GRAPH"/go.mod "$GRAPH"/go.sum "$GRAPH"/main.go "$dir"
   local t0 t1; t0=$(date +%s.%N)
@@ -55,26 +57,28 @@ start_berth() { # STORE PORT ARGS...
 stop_berth() { [ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null; BPID=; }
 trap 'stop_berth; kill $DPID 2>/dev/null; rm -rf "$MC"' EXIT
 P=$(free_port)
-# run NAME PROXY [berth args...]: one cold download; appends "seconds requests" to $OUT/NAME
+# run NAME PROXY [berth args...]: one cold download; appends
+# "seconds requests lookups tiles" (upstream requests during it) to $OUT/NAME
 run() {
   local name=$1; shift
   rm -rf "$MC/mc" "$OUT/store"
   if [ "$1" = berth ]; then shift; start_berth "$OUT/store" "$P" "$@"; proxy="http://127.0.0.1:$P"; else proxy=$UPD; fi
-  local c0; c0=$(count)
+  local c0; c0=$(counts)
   local t; t=$(download "$proxy" "$MC/mc")
   stop_berth
-  echo "$t $(( $(count) - c0 ))" >>"$OUT/$name"
+  echo "$t $(counts) $c0" | awk '{print $1, $2-$5, $3-$6, $4-$7}' >>"$OUT/$name"
 }
 
 NVERS=$(cd "$GRAPH" && go list -m all | tail -n +2 | wc -l)
 echo "graph: $NVERS module versions; upstream: first GOPROXY entry through bench/proxy/delay (delay ${DELAY:-0s}${NO_REUSE:+, no connection reuse})${PIN:+; client on core 0, berth on core 1}; $ROUNDS rounds"
 : >"$OUT/direct"; : >"$OUT/verified"; : >"$OUT/off"
+reqs() { tail -1 "$OUT/$1" | awk '{printf "%d (%d, %d)", $2, $3, $4}'; }
 for i in $(seq 1 "$ROUNDS"); do
   run direct direct
   run verified berth
   run off berth --sumdb off
   echo "round $i: direct $(tail -1 "$OUT/direct" | awk '{print $1}')s, verified $(tail -1 "$OUT/verified" | awk '{print $1}')s, off $(tail -1 "$OUT/off" | awk '{print $1}')s;" \
-       "upstream requests: direct $(tail -1 "$OUT/direct" | awk '{print $2}'), verified $(tail -1 "$OUT/verified" | awk '{print $2}'), off $(tail -1 "$OUT/off" | awk '{print $2}')"
+       "upstream requests (lookups, tiles): direct $(reqs direct), verified $(reqs verified), off $(reqs off)"
 done
 med() { awk -v c="$2" '{print $c}' "$OUT/$1" | median; }
 d=$(med direct 1); v=$(med verified 1); o=$(med off 1)
@@ -83,6 +87,7 @@ echo
 echo "cold, medians of $ROUNDS: direct ${d}s, berth verified ${v}s, berth --sumdb off ${o}s"
 echo "  verified / off:    $(ratio "$v" "$o") (target <= 1.05)"
 echo "  verified / direct: $(ratio "$v" "$d") (target <= 1.10 with PIN=1)"
+echo "upstream requests, medians of $ROUNDS: direct $rd, verified $rv (lookups $(med verified 3), tiles $(med verified 4)), off $ro (lookups $(med off 3), tiles $(med off 4))"
 echo "upstream requests per module version: direct $(ratio "$rd" "$NVERS"), verified $(ratio "$rv" "$NVERS"), off $(ratio "$ro" "$NVERS");" \
      "verified / off $(ratio "$rv" "$ro") (target <= 1.5)"
 curl -fs "$UPD/.delay/count" | sed 's/^/  delay proxy total since start: /'

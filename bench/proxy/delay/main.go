@@ -30,6 +30,7 @@ func main() {
 	delay := flag.Duration("delay", 40*time.Millisecond, "latency added to every request")
 	noReuse := flag.Bool("no-reuse", false, "close each client connection after its response")
 	rate := flag.Int64("rate", 0, "limit each response body to this many `bytes/s` (0: no limit), as a slower link would")
+	verbose := flag.Bool("v", false, "log the path of every request passed (to stderr)")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -59,6 +60,9 @@ func main() {
 		counts["total"]++
 		counts[kindOf(r.URL.Path)]++
 		mu.Unlock()
+		if *verbose {
+			log.Printf("%s", r.URL.Path)
+		}
 		if *noReuse {
 			w.Header().Set("Connection", "close")
 		}
