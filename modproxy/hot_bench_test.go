@@ -76,11 +76,59 @@ func BenchmarkHotHit(b *testing.B) {
 	}
 }
 
+// BenchmarkHotHitParallel is BenchmarkHotHit from every P at once: what the
+// shared state of a hit (the cache's index, the counters) costs when the
+// cores contend for it.
+func BenchmarkHotHitParallel(b *testing.B) {
+	h := benchHandler(b)
+	r, err := http.NewRequest("GET", "http://berth/"+benchKey, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.ServeHTTP(&discardWriter{h: http.Header{}}, r)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
 // BenchmarkHotHitHTTP is a warm .mod over a real loopback keep-alive
 // connection through net/http's server, as wrk asks it: the client side is a
 // raw connection that allocates nothing, so allocs/op are the server's.
-func BenchmarkHotHitHTTP(b *testing.B) {
-	h := benchHandler(b)
+func BenchmarkHotHitHTTP(b *testing.B) { benchHTTP(b, benchHandler(b)) }
+
+// BenchmarkFloorHTTP is BenchmarkHotHitHTTP with a handler that only sets
+// the same header values (built once) and writes the same bytes: net/http's
+// own cost, the floor under BenchmarkHotHitHTTP (bench/proxy/floor is the
+// same handler as a server, for wrk).
+func BenchmarkFloorHTTP(b *testing.B) {
+	body := []byte("module bench.test/small\n\ngo 1.21\n")
+	hType := []string{"text/plain; charset=utf-8"}
+	hCache := []string{"public, max-age=31536000, immutable"}
+	hETag := []string{`"x-dn9dc5gri8qt"`}
+	hLast := []string{"Tue, 01 Dec 2026 11:44:20 GMT"}
+	hRange := []string{"bytes"}
+	hLen := []string{"33"}
+	benchHTTP(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Content-Type"] = hType
+		h["Cache-Control"] = hCache
+		h["Etag"] = hETag
+		h["Last-Modified"] = hLast
+		h["Accept-Ranges"] = hRange
+		h["Content-Length"] = hLen
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			w.Write(body)
+		}
+	}))
+}
+
+func benchHTTP(b *testing.B, h http.Handler) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
