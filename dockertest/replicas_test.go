@@ -32,8 +32,8 @@ import (
 // section tells users to run; the test runs it as it is.
 const replicasCompose = "../examples/replicas/compose.yaml"
 
-// compose is the compose command of this host: docker-compose, else the
-// docker CLI's compose plugin.
+// composeCommand returns the compose command of this host: docker-compose,
+// else the docker CLI's compose plugin.
 func composeCommand() ([]string, error) {
 	if p, err := exec.LookPath("docker-compose"); err == nil {
 		return []string{p}, nil
@@ -108,7 +108,8 @@ func (p *project) waitHealthy(service string, timeout time.Duration) {
 }
 
 // cachedImage builds a FROM scratch image of files (path in the image ->
-// path on this host, copied with their modes; "" makes a directory) and a
+// path on this host, copied with their modes; "" makes a directory, mode
+// 1777) and a
 // Dockerfile, tagged berth-dockertest-<name>:<hash of the content>. The image
 // is kept between runs and reused while the content is the same, so that a
 // rerun builds nothing; when the content changes, the image built before it
