@@ -34,13 +34,24 @@ type Fetch func(ctx context.Context, path string) ([]byte, error)
 // Verifier checks module files against one checksum database.
 //
 // A record is proven against the newest signed tree the Verifier has already
-// verified whenever that tree contains it, which is almost always: the tree a
-// lookup answer carries is used only to move forward when a record is newer
-// than the verified tree, after proving the old tree is a prefix of the new
-// one. Each new tree size has its own right-edge ("partial") tiles, which an
-// upstream proxy must fetch from the database's origin, often in seconds;
-// following every newer tree head the way a short-lived go command does
-// would put that wait on clients' paths again and again.
+// verified whenever that tree contains it, which is almost always. Each tree
+// size has its own right-edge ("partial") tiles, which an upstream proxy must
+// fetch from the database's origin, often in seconds; the tiles on a record's
+// path below the edge are full tiles, the same in every tree that holds the
+// record. So proving every record against one tree reads one set of edge
+// tiles, where proving each against the tree its lookup answer came with
+// would read the edge tiles of every tree a caching upstream happens to hold
+// answers of (ten different trees for the 168 lookups of bench/proxy/graph).
+//
+// The tree a lookup answer carries is still checked, as the go command checks
+// it: its signature always; an older tree (the usual case: an upstream keeps
+// answers with the tree of their first asking) is proven to be a prefix of
+// the verified tree, which reads only tiles at the old tree's edge that are
+// full in the verified one, once per tree; a newer tree is followed when the
+// record is not in the verified tree yet, after proving the verified tree is
+// a prefix of it, and otherwise is proven consistent when the verified tree
+// next moves past it, off clients' paths. A tree that is not on the verified
+// timeline is a fork: every later lookup fails.
 type Verifier struct {
 	name  string
 	nv    note.Verifier
@@ -54,12 +65,21 @@ type Verifier struct {
 	mu       sync.Mutex
 	tree     tlog.Tree // the newest verified tree; N == 0: none yet
 	treeNote []byte
-	records  map[string][]byte // verified record texts by lookup file
-	sec      string            // a detected fork: every later lookup fails
+	records  map[string][]byte    // verified record texts by lookup file
+	answers  map[string][]byte    // lookup answers read ahead (Preload), not yet proven
+	onLine   map[tlog.Tree]bool   // signed trees proven to be prefixes of the verified tree
+	newer    map[tlog.Tree][]byte // signed trees beyond the verified one, not yet checked, with their notes
+	sec      string               // a detected fork: every later lookup fails
+	warming  chan struct{}        // closed when the last Warm has moved the tree (or failed)
 }
 
-// maxRecords bounds the memo of verified records; it is cleared when full.
+// maxRecords bounds the memo of verified records and of answers read ahead;
+// each is cleared when full.
 const maxRecords = 10000
+
+// maxTrees bounds the memo of checked trees (cleared when full) and the trees
+// waiting to be checked (beyond it, a newer tree is checked at once).
+const maxTrees = 1000
 
 // MismatchError is a file whose hash is not the one the checksum database
 // records for it: a corrupt or poisoned upstream answer.
@@ -86,6 +106,9 @@ func NewVerifier(ctx context.Context, key string, fetch Fetch) (*Verifier, error
 		name: nv.Name(), nv: nv, fetch: fetch, ctx: ctx,
 		tiles:   newTileReader(ctx, fetch),
 		records: map[string][]byte{},
+		answers: map[string][]byte{},
+		onLine:  map[tlog.Tree]bool{},
+		newer:   map[tlog.Tree][]byte{},
 	}, nil
 }
 
@@ -99,11 +122,15 @@ func (v *Verifier) Tree() tlog.Tree {
 	return v.tree
 }
 
-// lookup returns the recorded hash for path@vers (vers may end in /go.mod).
-func (v *Verifier) lookup(ctx context.Context, path, vers string) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
+// verified returns the verified tree and its signed note.
+func (v *Verifier) verified() (tlog.Tree, []byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.tree, v.treeNote
+}
+
+// lookupFile returns the path of path@vers's lookup (vers may end in /go.mod).
+func lookupFile(path, vers string) (string, error) {
 	epath, err := module.EscapePath(path)
 	if err != nil {
 		return "", err
@@ -112,7 +139,18 @@ func (v *Verifier) lookup(ctx context.Context, path, vers string) (string, error
 	if err != nil {
 		return "", err
 	}
-	file := "lookup/" + epath + "@" + evers
+	return "lookup/" + epath + "@" + evers, nil
+}
+
+// lookup returns the recorded hash for path@vers (vers may end in /go.mod).
+func (v *Verifier) lookup(ctx context.Context, path, vers string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	file, err := lookupFile(path, vers)
+	if err != nil {
+		return "", err
+	}
 	v.mu.Lock()
 	text, ok := v.records[file]
 	sec := v.sec
@@ -143,30 +181,67 @@ func (v *Verifier) lookup(ctx context.Context, path, vers string) (string, error
 	return "", fmt.Errorf("checksum database %s has no record for %s@%s", v.name, path, vers)
 }
 
-// fetchRecord reads a lookup answer and proves its record is in a verified tree.
+// fetchRecord reads a lookup answer (or takes the one read ahead), checks the
+// signed tree it carries against the verified timeline, and proves its
+// record is in the verified tree.
 func (v *Verifier) fetchRecord(file string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(v.ctx, 30*time.Second)
 	defer cancel()
-	data, err := v.fetch(ctx, file)
-	if err != nil {
-		return nil, err
+	v.mu.Lock()
+	data, ok := v.answers[file]
+	delete(v.answers, file)
+	v.mu.Unlock()
+	if !ok {
+		// Joins a Preload of the same answer still reading it.
+		r, err, _ := v.lookups.Do("answer "+file, func() (any, error) { return v.readAnswer(file) })
+		if err != nil {
+			return nil, err
+		}
+		data = r.([]byte)
 	}
 	id, text, treeMsg, err := tlog.ParseRecord(data)
 	if err != nil {
 		return nil, fmt.Errorf("malformed lookup answer: %w", err)
 	}
-	tree := v.Tree()
+	signed, err := v.openTree(treeMsg)
+	if err != nil {
+		return nil, fmt.Errorf("lookup answer: %w", err)
+	}
+	if id >= signed.N {
+		return nil, fmt.Errorf("record %d is not in the signed tree of size %d that came with it", id, signed.N)
+	}
+	tree, treeNote := v.verified()
 	if id >= tree.N {
 		if err := v.moveFor(ctx, id, treeMsg); err != nil {
 			return nil, err
 		}
-		if tree = v.Tree(); id >= tree.N {
+		if tree, treeNote = v.verified(); id >= tree.N {
 			return nil, fmt.Errorf("record %d is not in the signed tree of size %d that came with it", id, tree.N)
 		}
 	}
-	hashes, err := tlog.TileHashReader(tree, v.tiles).ReadHashes([]int64{tlog.StoredHashIndex(0, id)})
-	if err != nil {
-		return nil, fmt.Errorf("proving record %d in tree %d: %w", id, tree.N, err)
+	if signed.N > tree.N {
+		v.checkLater(signed, treeMsg)
+	}
+	// The record's proof and the check of an older tree read different
+	// tiles: read them at once.
+	var hashes []tlog.Hash
+	var proofErr, treeErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		hashes, proofErr = tlog.TileHashReader(tree, v.tiles).ReadHashes([]int64{tlog.StoredHashIndex(0, id)})
+	})
+	if signed.N <= tree.N {
+		wg.Go(func() { treeErr = v.checkOlder(signed, treeMsg, tree, treeNote) })
+	}
+	wg.Wait()
+	if treeErr != nil || proofErr != nil {
+		v.tiles.dropUnsaved()
+	}
+	if treeErr != nil {
+		return nil, treeErr
+	}
+	if proofErr != nil {
+		return nil, fmt.Errorf("proving record %d in tree %d: %w", id, tree.N, proofErr)
 	}
 	if hashes[0] != tlog.RecordHash(text) {
 		return nil, fmt.Errorf("cannot authenticate record %d data in tree %d: the answer was altered", id, tree.N)
@@ -176,8 +251,91 @@ func (v *Verifier) fetchRecord(file string) ([]byte, error) {
 		clear(v.records)
 	}
 	v.records[file] = text
+	delete(v.answers, file) // a Preload that shared this read
 	v.mu.Unlock()
 	return text, nil
+}
+
+// openTree checks a signed tree head's signature and returns its tree.
+func (v *Verifier) openTree(msg []byte) (tlog.Tree, error) {
+	n, err := note.Open(msg, note.VerifierList(v.nv))
+	if err != nil {
+		return tlog.Tree{}, fmt.Errorf("signed tree head: %w", err)
+	}
+	t, err := tlog.ParseTree([]byte(n.Text))
+	if err != nil {
+		return tlog.Tree{}, fmt.Errorf("signed tree head: %w", err)
+	}
+	return t, nil
+}
+
+// checkOlder proves that the signed tree old (note msg) is a prefix of tree
+// (note treeMsg), a verified tree at least as large, once per old tree: the
+// hash tree computes for old's size must be old's. A mismatch is a fork.
+func (v *Verifier) checkOlder(old tlog.Tree, msg []byte, tree tlog.Tree, treeMsg []byte) error {
+	if old == tree {
+		return nil
+	}
+	v.mu.Lock()
+	done := v.onLine[old]
+	v.mu.Unlock()
+	if done {
+		return nil
+	}
+	h, err := tlog.TreeHash(old.N, tlog.TileHashReader(tree, v.tiles))
+	if err != nil {
+		v.tiles.dropUnsaved()
+		return fmt.Errorf("checking tree %d against tree %d: %w", old.N, tree.N, err)
+	}
+	if h != old.Hash {
+		return v.fork(old, msg, tree, treeMsg, h)
+	}
+	v.mu.Lock()
+	if len(v.onLine) >= maxTrees {
+		clear(v.onLine)
+	}
+	v.onLine[old] = true
+	v.mu.Unlock()
+	return nil
+}
+
+// checkLater keeps a signed tree newer than the verified one, to be proven
+// consistent with the verified tree when that moves past it: following it now
+// would read its edge tiles on a client's path. When too many wait, it is
+// checked now.
+func (v *Verifier) checkLater(t tlog.Tree, msg []byte) {
+	v.mu.Lock()
+	_, seen := v.newer[t]
+	full := len(v.newer) >= maxTrees
+	if !seen && !full {
+		v.newer[t] = append([]byte(nil), msg...)
+	}
+	v.mu.Unlock()
+	if full && !seen {
+		v.advance.Lock()
+		v.moveToLocked(msg) // a fork is recorded in v.sec; other errors wait for the next move
+		v.advance.Unlock()
+	}
+}
+
+// fork records that the database signed two trees, small (note smallMsg)
+// and large (note largeMsg), where large's hash for small's size is h, not
+// small's: every later lookup fails.
+func (v *Verifier) fork(small tlog.Tree, smallMsg []byte, large tlog.Tree, largeMsg []byte, h tlog.Hash) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.sec == "" {
+		v.sec = fmt.Sprintf("checksum database %s misbehaved: its tree %d does not contain its tree %d (hash %v, the larger tree says %v); smaller tree head:\n%s\nlarger tree head:\n%s",
+			v.name, large.N, small.N, small.Hash, h, smallMsg, largeMsg)
+	}
+	return fmt.Errorf("SECURITY ERROR: %s", v.sec)
+}
+
+// forked reports whether a fork was detected.
+func (v *Verifier) forked() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.sec != ""
 }
 
 // moveFor moves the verified tree forward so that it holds record id. The
@@ -186,6 +344,20 @@ func (v *Verifier) fetchRecord(file string) ([]byte, error) {
 // one move serves the lookups that follow; or, when latest cannot be read, to
 // the tree that came with the record.
 func (v *Verifier) moveFor(ctx context.Context, id int64, treeMsg []byte) error {
+	v.mu.Lock()
+	warming := v.warming
+	first := v.tree.N == 0
+	v.mu.Unlock()
+	if first && warming != nil {
+		// A Warm is reading the latest tree: wait for it rather than start
+		// from this record's tree, whose edge tiles would be read for
+		// nothing.
+		select {
+		case <-warming:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	v.advance.Lock()
 	defer v.advance.Unlock()
 	cur := v.Tree()
@@ -196,8 +368,12 @@ func (v *Verifier) moveFor(ctx context.Context, id int64, treeMsg []byte) error 
 		return v.moveToLocked(treeMsg)
 	}
 	if latest, err := v.fetch(ctx, "latest"); err == nil {
-		if err := v.moveToLocked(latest); err == nil && id < v.Tree().N {
+		err := v.moveToLocked(latest)
+		if err == nil && id < v.Tree().N {
 			return nil
+		}
+		if v.forked() {
+			return err
 		}
 	}
 	return v.moveToLocked(treeMsg)
@@ -208,13 +384,19 @@ func (v *Verifier) moveFor(ctx context.Context, id int64, treeMsg []byte) error 
 func (v *Verifier) Warm(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	moved := make(chan struct{})
+	v.mu.Lock()
+	v.warming = moved
+	v.mu.Unlock()
 	latest, err := v.fetch(ctx, "latest")
 	if err != nil {
+		close(moved)
 		return err
 	}
 	v.advance.Lock()
 	err = v.moveToLocked(latest)
 	v.advance.Unlock()
+	close(moved)
 	if err != nil {
 		return err
 	}
@@ -224,44 +406,59 @@ func (v *Verifier) Warm(ctx context.Context) error {
 		return nil
 	}
 	_, err = tlog.TileHashReader(tree, v.tiles).ReadHashes([]int64{tlog.StoredHashIndex(0, tree.N-1)})
+	if err != nil {
+		v.tiles.dropUnsaved()
+	}
 	return err
 }
 
 // moveToLocked makes the signed tree msg the verified tree if it is newer,
 // after proving the verified tree is a prefix of it. A tree that is not is a
 // fork: proof of the database misbehaving; every later lookup then fails.
-// The caller holds v.advance.
+// Then the newer trees kept by checkLater that the new tree covers are proven
+// to be prefixes of it. The caller holds v.advance.
 func (v *Verifier) moveToLocked(msg []byte) error {
-	n, err := note.Open(msg, note.VerifierList(v.nv))
+	next, err := v.openTree(msg)
 	if err != nil {
-		return fmt.Errorf("signed tree head: %w", err)
+		return err
 	}
-	next, err := tlog.ParseTree([]byte(n.Text))
-	if err != nil {
-		return fmt.Errorf("signed tree head: %w", err)
-	}
-	cur := v.Tree()
+	cur, curNote := v.verified()
 	if next.N <= cur.N {
 		return nil // another lookup moved further meanwhile
 	}
 	if cur.N > 0 {
 		h, err := tlog.TreeHash(cur.N, tlog.TileHashReader(next, v.tiles))
 		if err != nil {
+			v.tiles.dropUnsaved()
 			return fmt.Errorf("checking tree %d against tree %d: %w", cur.N, next.N, err)
 		}
 		if h != cur.Hash {
-			v.mu.Lock()
-			old := v.treeNote
-			v.sec = fmt.Sprintf("checksum database %s misbehaved: its tree %d does not contain its earlier tree %d (hash %v, the new tree says %v); old tree head:\n%s\nnew tree head:\n%s",
-				v.name, next.N, cur.N, cur.Hash, h, old, msg)
-			sec := v.sec
-			v.mu.Unlock()
-			return fmt.Errorf("SECURITY ERROR: %s", sec)
+			return v.fork(cur, curNote, next, msg, h)
 		}
 	}
 	v.mu.Lock()
 	v.tree, v.treeNote = next, append([]byte(nil), msg...)
+	var due []tlog.Tree
+	for t := range v.newer {
+		if t.N <= next.N {
+			due = append(due, t)
+		}
+	}
 	v.mu.Unlock()
+	for _, t := range due {
+		v.mu.Lock()
+		tmsg := v.newer[t]
+		v.mu.Unlock()
+		if err := v.checkOlder(t, tmsg, next, msg); err != nil {
+			if v.forked() {
+				return err
+			}
+			continue // tiles unreadable now: kept for the next move
+		}
+		v.mu.Lock()
+		delete(v.newer, t)
+		v.mu.Unlock()
+	}
 	return nil
 }
 
@@ -270,6 +467,51 @@ func (v *Verifier) moveToLocked(msg []byte) error {
 // Errors are ignored here; the verification reports them.
 func (v *Verifier) Prefetch(ctx context.Context, path, version string) {
 	v.lookup(ctx, path, version)
+}
+
+// Preload reads path@version's lookup answer now without proving it, so that
+// a later Prefetch or verification of it needs no round trip for the answer,
+// only for the tiles of its proof, which it reads while the file downloads.
+// It is for guesses (the requirements of a go.mod, read before the go command
+// asks for them): a guess that is never downloaded costs one read, not the
+// tiles of a proof as well. Errors are ignored; the verification reads again.
+func (v *Verifier) Preload(ctx context.Context, path, version string) {
+	file, err := lookupFile(path, version)
+	if err != nil {
+		return
+	}
+	v.mu.Lock()
+	_, done := v.records[file]
+	_, have := v.answers[file]
+	v.mu.Unlock()
+	if done || have {
+		return
+	}
+	ch := v.lookups.DoChan("answer "+file, func() (any, error) { return v.readAnswer(file) })
+	var r singleflight.Result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return
+	}
+	if r.Err != nil {
+		return
+	}
+	v.mu.Lock()
+	if _, done := v.records[file]; !done {
+		if len(v.answers) >= maxRecords {
+			clear(v.answers)
+		}
+		v.answers[file] = r.Val.([]byte)
+	}
+	v.mu.Unlock()
+}
+
+// readAnswer reads a lookup answer under the Verifier's context.
+func (v *Verifier) readAnswer(file string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(v.ctx, 30*time.Second)
+	defer cancel()
+	return v.fetch(ctx, file)
 }
 
 // CheckLookup verifies the database's record of path@version on its own: the
@@ -330,8 +572,9 @@ type tileReader struct {
 	fetch Fetch
 	group singleflight.Group
 
-	mu    sync.Mutex
-	saved map[tlog.Tile][]byte
+	mu      sync.Mutex
+	saved   map[tlog.Tile][]byte // authenticated by tlog
+	fetched map[tlog.Tile][]byte // read, not yet authenticated (SaveTiles moves them)
 }
 
 // maxTiles bounds the tile memory (8 KiB each at most); it is cleared when full.
@@ -345,7 +588,7 @@ func NewTileReader(ctx context.Context, fetch Fetch) tlog.TileReader {
 }
 
 func newTileReader(ctx context.Context, fetch Fetch) *tileReader {
-	return &tileReader{ctx: ctx, fetch: fetch, saved: map[tlog.Tile][]byte{}}
+	return &tileReader{ctx: ctx, fetch: fetch, saved: map[tlog.Tile][]byte{}, fetched: map[tlog.Tile][]byte{}}
 }
 
 func (r *tileReader) Height() int { return 8 }
@@ -367,8 +610,14 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 func (r *tileReader) readTile(t tlog.Tile) ([]byte, error) {
 	full := t
 	full.W = 1 << t.H
+	// A tile read for one proof and not yet authenticated is handed to
+	// another proof that asks meanwhile rather than read again: tlog
+	// authenticates every tile it is given, each time.
 	r.mu.Lock()
 	b, ok := r.saved[t]
+	if !ok {
+		b, ok = r.fetched[t]
+	}
 	if !ok {
 		if fb, fok := r.saved[full]; fok {
 			b, ok = fb[:t.W*tlog.HashSize], true
@@ -387,12 +636,28 @@ func (r *tileReader) readTile(t tlog.Tile) ([]byte, error) {
 				return fb[:t.W*tlog.HashSize], nil
 			}
 		}
+		if err == nil {
+			r.mu.Lock()
+			if len(r.fetched) >= maxTiles {
+				clear(r.fetched)
+			}
+			r.fetched[t] = b
+			r.mu.Unlock()
+		}
 		return b, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.([]byte), nil
+}
+
+// dropUnsaved forgets the tiles read and not authenticated: after a failed
+// proof one of them may be the reason, and is read again next time.
+func (r *tileReader) dropUnsaved() {
+	r.mu.Lock()
+	clear(r.fetched)
+	r.mu.Unlock()
 }
 
 // SaveTiles keeps the tiles tlog has authenticated.
@@ -404,5 +669,6 @@ func (r *tileReader) SaveTiles(tiles []tlog.Tile, data [][]byte) {
 	}
 	for i, t := range tiles {
 		r.saved[t] = data[i]
+		delete(r.fetched, t)
 	}
 }

@@ -18,14 +18,19 @@ const (
 	defaultPrefetchMinRTT = 15 * time.Millisecond
 )
 
-// lookahead looks up, in the background, the checksum-database records of
-// the modules a fetched go.mod requires, before the go command asks for them.
+// lookahead reads, in the background, the checksum-database lookup answers
+// of the modules a fetched go.mod requires, before the go command asks for
+// them. It reads the answers only: their proofs (tiles) are read when a
+// module is fetched, while its body downloads, so a guess never downloaded
+// (a test dependency of a dependency, a version below the one selected) costs
+// one upstream request, not three.
 type lookahead struct {
 	queue chan module.Version
 
-	mu        sync.Mutex        // guards newest and lookupRTT
-	newest    map[string]string // highest version of each module path seen required
-	lookupRTT time.Duration     // moving average of source lookup times
+	mu        sync.Mutex             // guards newest, required and lookupRTT
+	newest    map[string]string      // highest version of each module path looked ahead
+	required  map[module.Version]int // how many fetched go.mods required each version
+	lookupRTT time.Duration          // moving average of source lookup times
 }
 
 func (c *Cache) startLookahead() {
@@ -37,7 +42,7 @@ func (c *Cache) startLookahead() {
 			for {
 				select {
 				case mv := <-c.ahead.queue:
-					c.verifier.Prefetch(c.ctx, mv.Path, mv.Version)
+					c.verifier.Preload(c.ctx, mv.Path, mv.Version)
 				case <-c.ctx.Done():
 					return
 				}
@@ -61,16 +66,23 @@ func (c *Cache) noteLookupTime(d time.Duration) {
 	a.lookupRTT += (d - a.lookupRTT) / 8
 }
 
-// newestRequired records mv as required and reports whether its version is
-// the highest seen required for its path. Minimal version selection keeps the
-// highest, so a lower one is seldom asked for and is not looked up ahead.
-func (a *lookahead) newestRequired(mv module.Version) bool {
+// worthLookingUp records that a fetched go.mod requires mv and reports
+// whether to read its lookup ahead. Minimal version selection keeps one
+// version of a path, the highest required, and the go command asks only for
+// that one's go.mod in a pruned graph; a dependency graph names several
+// versions of popular paths (golang.org/x/net at v0.24.0, v0.51.0, v0.59.0
+// and v0.60.0 in bench/proxy/graph). So: the first version of a path
+// required is looked up at once; a higher one once a second go.mod requires
+// it too; a lower one never.
+func (a *lookahead) worthLookingUp(mv module.Version) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.newest == nil || len(a.newest) >= 100000 {
-		a.newest = map[string]string{}
+	if a.newest == nil || len(a.newest) >= 100000 || len(a.required) >= 100000 {
+		a.newest, a.required = map[string]string{}, map[module.Version]int{}
 	}
-	if cur, ok := a.newest[mv.Path]; ok && semver.Compare(mv.Version, cur) <= 0 {
+	a.required[mv]++
+	cur, ok := a.newest[mv.Path]
+	if ok && (semver.Compare(mv.Version, cur) <= 0 || a.required[mv] < 2) {
 		return false
 	}
 	a.newest[mv.Path] = mv.Version
@@ -101,7 +113,7 @@ func (c *Cache) lookAhead(gomod []byte) int {
 	}
 	n := 0
 	for _, r := range f.Require {
-		if !c.Checked(r.Mod.Path) || !a.newestRequired(r.Mod) {
+		if !c.Checked(r.Mod.Path) || !a.worthLookingUp(r.Mod) {
 			continue
 		}
 		select {
