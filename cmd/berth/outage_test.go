@@ -162,6 +162,7 @@ func getInBackground(url string) (headers <-chan struct{}, done <-chan answer) {
 	return h, d
 }
 
+// within waits 30 seconds at most for c to be closed.
 func within(t *testing.T, what string, c <-chan struct{}) {
 	t.Helper()
 	select {
@@ -293,6 +294,25 @@ func TestProxyS3OutageMidFetch(t *testing.T) {
 		t.Logf("the cold replica's client: %d bytes of %d, then %v", len(got.body), len(zips[coldZip]), got.err)
 	}
 	waitUntil(t, "the cold replica's WARN line", func() bool { return strings.Contains(coldLog.String(), "client saw a broken transfer") })
+	lines := func(log *testmod.SyncBuffer, substrs ...string) int {
+		n := 0
+	line:
+		for _, l := range strings.Split(log.String(), "\n") {
+			for _, s := range substrs {
+				if !strings.Contains(l, s) {
+					continue line
+				}
+			}
+			n++
+		}
+		return n
+	}
+	if n := lines(warmLog, `"level":"ERROR"`, "cannot commit", warmZip[1:]); n != 1 {
+		t.Errorf("the warm replica logged %d ERROR lines for the zip's commit, want 1", n)
+	}
+	if n := lines(coldLog, `"level":"WARN"`, "client saw a broken transfer", `"module":"example.test/cold"`); n != 1 {
+		t.Errorf("the cold replica logged %d WARN lines for the cut transfer, want 1", n)
+	}
 	for name, log := range map[string]*testmod.SyncBuffer{"warm": warmLog, "cold": coldLog} {
 		for _, line := range strings.Split(log.String(), "\n") {
 			if strings.Contains(line, ".zip") && (strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`)) {
