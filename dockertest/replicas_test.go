@@ -331,6 +331,39 @@ func replicaImages(t *testing.T) (minioImg, redisImg, nginxImg, goImg string) {
 	return minioImg, redisImg, nginxImg, goImg
 }
 
+// metric returns the sum of a metric's samples in base's /metrics, and
+// whether there is any.
+func metric(t *testing.T, base, name string) (float64, bool) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		t.Errorf("GET %s/metrics: %v", base, err)
+		return 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("GET %s/metrics: %v", base, err)
+		return 0, false
+	}
+	sum, found := 0.0, false
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			sum, found = sum+v, true
+		}
+	}
+	return sum, found
+}
+
 // labelOverride is a second compose file that labels everything of the
 // project as the suite's and this process's, so that the suite's sweep
 // removes what a killed test left behind.
@@ -491,6 +524,18 @@ func TestReplicasCompose(t *testing.T) {
 	if fetchers < 2 {
 		t.Errorf("only %d of the 3 replicas fetched from the upstream; want nginx to spread the builds", fetchers)
 	}
+	// Every replica's lease backend is up; how often a replica waited for
+	// another's fetch depends on how the builds overlapped, so it is shown.
+	waits := 0.0
+	for _, r := range replicas {
+		ip := e.docker(time.Minute, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", p.id(r))
+		if up, ok := metric(t, "http://"+ip+":3000", "berth_proxy_lease_backend_up"); !ok || up != 1 {
+			t.Errorf("%s: berth_proxy_lease_backend_up %v (found %v), want 1", r, up, ok)
+		}
+		n, _ := metric(t, "http://"+ip+":3000", "berth_proxy_lease_waits_total")
+		waits += n
+	}
+	t.Logf("the replicas waited %v times for a file another replica was fetching", waits)
 
 	// The rolling restart: two clients download through the published port
 	// until every replica has been restarted and is healthy again.
