@@ -19,9 +19,10 @@
 #           as a proxy on its own machine is measured. Needs 2 CPUs.
 # Besides requests/s, each run reads the server's CPU time (utime+stime of all
 # its processes) and prints CPU microseconds per request: on a machine others
-# are loading, throughput follows the CPU share a process gets, but the CPU it
-# spends per request barely moves, so nginx-us/berth-us is the steadier ratio.
-# DUR (default 5s) is each wrk run; ZIP=0 skips the .zip runs; BASE=path/to/berth
+# are loading, throughput follows the CPU share a process gets, while the CPU
+# it spends per request moves much less, so nginx-us/berth-us is the steadier
+# ratio (a Go server's still rises under heavy contention: it batches less).
+# DUR (default 5s) is each wrk run; CONNS (default "32 64") the wrk -c values; ZIP=0 skips the .zip runs; BASE=path/to/berth
 # adds another berth binary (say, a build of the previous commit) to each round
 # of .mod runs, for a before/after under the same noise.
 OUT=${OUT:-$(mktemp -d /tmp/berth-bench-serve.XXXXXX)}
@@ -149,6 +150,7 @@ done
 
 spread() { sort -g "$1" | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'; }
 fig() { echo "$(median <"$1") ($(spread "$1"))"; } # median (min-max)
+r() { ratio "$(median <"$1")" "$(median <"$2")"; }    # ratio of the medians
 perround() { # A B: A/B of each round, then their median
   paste -d' ' "$1" "$2" | awk '{printf "%.2f ", $1/$2}'
   echo "(median $(paste -d' ' "$1" "$2" | awk '{print $1/$2}' | median | xargs printf '%.3f'))"
@@ -161,19 +163,18 @@ for mode in $MODES; do
     line="  req/s:      "
     for s in $SERVERS; do line+=" $s $(fig "$m.$s")"; done
     echo "$line"
-    echo "  berth/nginx $(ratio "$(median <"$m.berth")" "$(median <"$m.nginx")") (target >= 0.85)," \
-         "floor/nginx $(ratio "$(median <"$m.floor")" "$(median <"$m.nginx")")," \
-         "berth/floor $(ratio "$(median <"$m.berth")" "$(median <"$m.floor")")" \
-         "${BASE:+, base/nginx $(ratio "$(median <"$m.base")" "$(median <"$m.nginx")"), berth/base $(ratio "$(median <"$m.berth")" "$(median <"$m.base")")}"
+    line="  berth/nginx $(r "$m.berth" "$m.nginx") (target >= 0.85), floor/nginx $(r "$m.floor" "$m.nginx"), berth/floor $(r "$m.berth" "$m.floor")"
+    [ -n "${BASE:-}" ] && line+=", base/nginx $(r "$m.base" "$m.nginx"), berth/base $(r "$m.berth" "$m.base")"
+    echo "$line"
     echo "  per round berth/nginx: $(perround "$m.berth" "$m.nginx")"
     echo "  per round floor/nginx: $(perround "$m.floor" "$m.nginx")"
     [ -n "${BASE:-}" ] && echo "  per round berth/base:  $(perround "$m.berth" "$m.base")"
     line="  CPU us/req: "
     for s in $SERVERS; do line+=" $s $(fig "$u.$s")"; done
     echo "$line"
-    echo "  CPU nginx/berth $(ratio "$(median <"$u.nginx")" "$(median <"$u.berth")")," \
-         "nginx/floor $(ratio "$(median <"$u.nginx")" "$(median <"$u.floor")")" \
-         "${BASE:+, nginx/base $(ratio "$(median <"$u.nginx")" "$(median <"$u.base")")}"
+    line="  CPU nginx/berth $(r "$u.nginx" "$u.berth"), nginx/floor $(r "$u.nginx" "$u.floor")"
+    [ -n "${BASE:-}" ] && line+=", nginx/base $(r "$u.nginx" "$u.base")"
+    echo "$line"
   done
   if [ "$ZIP" = 1 ]; then
     b=$(median <"$OUT/zip.$mode.berth"); n=$(median <"$OUT/zip.$mode.nginx")
