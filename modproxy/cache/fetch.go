@@ -64,8 +64,14 @@ func asNotFound(err error) error {
 func (c *Cache) fetch(fl *flight, r proto.Request) {
 	defer c.wg.Done()
 	releaseLease, stored, err := c.holdLease(c.ctx, r.Key)
+	if c.cfg.Lease == nil && err == nil {
+		// Committed between the caller's miss and its join (holdLease asks
+		// the store itself when there is a Lease).
+		stored, _ = store.Has(c.ctx, c.st, r.Key)
+	}
 	if stored || err != nil {
-		// Another replica committed it (callers read the store), or Close.
+		// Committed meanwhile, here or by another replica (callers read the
+		// store), or Close.
 		if stored {
 			err = errStoredElsewhere
 		}

@@ -79,10 +79,24 @@ func (c *Cache) Touch(key string) {
 
 // immutable answers a file whose content never changes once it exists.
 func (c *Cache) immutable(ctx context.Context, r proto.Request) (*Content, error) {
+	return c.immutableAfter(ctx, r, false)
+}
+
+// immutableAfter is immutable; missed reports that the caller has just read
+// the store and found nothing there (or, for checksum-database data, found
+// the store failing), so the first read is skipped.
+func (c *Cache) immutableAfter(ctx context.Context, r proto.Request, missed bool) (*Content, error) {
 	for {
-		if ct, err := c.openStored(ctx, r); ct != nil || err != nil {
-			return ct, err
+		if !missed {
+			ct, err := c.openStored(ctx, r)
+			if ct != nil {
+				return ct, nil
+			}
+			if err != nil && !sumDBStoreDown(r, err) {
+				return nil, err
+			}
 		}
+		missed = false
 		if c.cfg.Offline {
 			if r.Kind == proto.KindSumDB {
 				return nil, notFound("%s is not in berth's store and berth is offline", r.UpstreamPath())
@@ -95,10 +109,7 @@ func (c *Cache) immutable(ctx context.Context, r proto.Request) (*Content, error
 		if err := c.rememberedReject(r); err != nil {
 			return nil, err
 		}
-		fl, hit := c.join(r)
-		if hit {
-			continue // committed between our miss and join
-		}
+		fl := c.join(r)
 		select {
 		case <-fl.ready:
 		case <-ctx.Done():
@@ -154,24 +165,34 @@ func (c *Cache) openStored(ctx context.Context, r proto.Request) (*Content, erro
 	return ct, nil
 }
 
-// join returns the running flight for r.Key or starts one. hit reports that
-// the key was committed meanwhile and the caller should read the store.
-func (c *Cache) join(r proto.Request) (fl *flight, hit bool) {
+// join returns the running flight for r.Key or starts one. A key committed
+// between the caller's miss and join is found by the flight itself, which
+// then completes with errStoredElsewhere (the caller reads the store again):
+// no store request is made under flightsMu, which every miss takes.
+func (c *Cache) join(r proto.Request) *flight {
 	c.flightsMu.Lock()
 	defer c.flightsMu.Unlock()
 	if fl := c.flights[r.Key]; fl != nil {
 		fl.acquire()
-		return fl, false
+		return fl
 	}
-	if ok, _ := store.Has(context.Background(), c.st, r.Key); ok {
-		return nil, true
-	}
-	fl = newFlight(r.Key, r.Kind)
+	fl := newFlight(r.Key, r.Kind)
 	fl.acquire() // the caller's reference; the writer holds the initial one
 	c.flights[r.Key] = fl
 	c.wg.Add(1)
 	go c.fetch(fl, r)
-	return fl, false
+	return fl
+}
+
+// sumDBStoreDown reports a store that failed to read checksum-database data
+// (a lookup or a tile). Those are small, verified by the reader and answered
+// from memory, so they are fetched from the source even while the store
+// fails: a cold replica can then still verify what it streams, rather than
+// cut every transfer short. Anything else the store fails to read is a
+// StoreError for the caller.
+func sumDBStoreDown(r proto.Request, err error) bool {
+	var se *StoreError
+	return r.Kind == proto.KindSumDB && errors.As(err, &se)
 }
 
 // busy reports whether a fetch of key is running.

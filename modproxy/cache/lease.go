@@ -24,8 +24,9 @@ type Lease interface {
 	Acquire(ctx context.Context, key string) (held bool, release func(), err error)
 }
 
-// errStoredElsewhere completes a flight whose key another replica committed
-// while this one waited on its lease: callers read the store again.
+// errStoredElsewhere completes a flight whose key was committed between its
+// callers' miss and the flight's start (by an earlier flight, or by another
+// replica while this one waited on its lease): callers read the store again.
 var errStoredElsewhere = errors.New("cache: committed by another replica")
 
 // Lease waits poll the store from leasePollMin, doubling up to leasePollMax.

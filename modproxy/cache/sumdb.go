@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -32,14 +33,19 @@ func (c *Cache) sumdb(ctx context.Context, r proto.Request) (*Content, error) {
 	case r.Key == "":
 		return c.query(ctx, r)
 	}
-	if ct, err := c.openStored(ctx, r); ct != nil || err != nil {
-		return ct, err
+	ct, err := c.openStored(ctx, r)
+	switch {
+	case ct != nil:
+		return ct, nil
+	case err != nil && !sumDBStoreDown(r, err):
+		return nil, err
+	case err == nil:
+		if body := c.sliceStoredTile(ctx, r); body != nil {
+			// A partial hash tile is the first W hashes of any wider copy of it.
+			return &Content{body: body, Size: int64(len(body)), Hit: true}, nil
+		}
 	}
-	if body := c.sliceStoredTile(ctx, r); body != nil {
-		// A partial hash tile is the first W hashes of any wider copy of it.
-		return &Content{body: body, Size: int64(len(body)), Hit: true}, nil
-	}
-	return c.immutable(ctx, r)
+	return c.immutableAfter(ctx, r, true)
 }
 
 // supportedAnswer is an empty body when the database is proxied.
@@ -99,8 +105,13 @@ func (c *Cache) readSumDB(ctx context.Context, path string) ([]byte, error) {
 // partial tiles of widths 1..W-1 that are missing: each is the first w hashes
 // of it. A client that verified a smaller tree earlier asks for those, and a
 // store used as a GOPROXY=file:// tree (offline, air-gapped) cannot compute
-// them on request. Data tiles and full tiles are left alone.
+// them on request. Data tiles and full tiles are left alone. Only a disk
+// store, the one such a tree is, gets them: in a bucket they would cost up to
+// 255 writes per tile, and a replica asked for a narrower tile fetches it.
 func (c *Cache) storeNarrowerTiles(ctx context.Context, r proto.Request, content io.ReaderAt, size int64) {
+	if _, disk := c.st.(*store.Disk); !disk {
+		return
+	}
 	t, err := tlog.ParseTilePath(r.SumDBPath)
 	if err != nil || t.L < 0 || t.W >= 1<<t.H || size != int64(t.W)*tlog.HashSize {
 		return
@@ -121,7 +132,10 @@ func (c *Cache) storeNarrowerTiles(ctx context.Context, r proto.Request, content
 }
 
 // sliceStoredTile answers a partial hash tile request from a wider copy of the
-// same tile in the store (the full tile or a wider partial), or returns nil.
+// same tile in the store, or returns nil. The full tile is asked for first;
+// wider partials only in a disk store (a stat each), as in a bucket each is a
+// request and storeNarrowerTiles stores none there. A store failing other than
+// with not-found ends the search.
 func (c *Cache) sliceStoredTile(ctx context.Context, r proto.Request) []byte {
 	if !strings.HasPrefix(r.SumDBPath, "tile/") {
 		return nil
@@ -130,12 +144,19 @@ func (c *Cache) sliceStoredTile(ctx context.Context, r proto.Request) []byte {
 	if err != nil || t.L < 0 || t.W >= 1<<t.H {
 		return nil
 	}
-	for w := 1 << t.H; w > t.W; w-- {
+	narrowest := 1 << t.H
+	if _, disk := c.st.(*store.Disk); disk {
+		narrowest = t.W + 1
+	}
+	for w := 1 << t.H; w >= narrowest; w-- {
 		wt := t
 		wt.W = w
 		f, err := c.st.Open(ctx, "sumdb/"+r.SumDB+"/"+wt.Path())
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
+		}
+		if err != nil {
+			return nil
 		}
 		b := make([]byte, t.W*tlog.HashSize)
 		_, err = f.ReadAt(b, 0)
