@@ -529,102 +529,6 @@ func TestProxyLeaseRedisRestart(t *testing.T) {
 	}
 }
 
-// rollingNginxConf is replicas_test.go's nginxConf with the server
-// parameters of the upstream block left to the test (%[5]s): a rolling
-// restart needs them (see TestProxyRollingRestart).
-const rollingNginxConf = `%s
-worker_processes 1;
-daemon off;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log info;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path %[2]s/tmp;
-	proxy_temp_path %[2]s/tmp;
-	fastcgi_temp_path %[2]s/tmp;
-	uwsgi_temp_path %[2]s/tmp;
-	scgi_temp_path %[2]s/tmp;
-	upstream berth {
-%[3]s	}
-	server {
-		listen %[4]s;
-		location / {
-			proxy_pass http://berth;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_buffering off;
-			proxy_next_upstream error timeout;
-		}
-	}
-}
-`
-
-// startRollingNginx is startNginx with rollingNginxConf, each server line
-// ending in params and the upstream block ending in extra; it returns
-// nginx's URL and its directory (error.log).
-func startRollingNginx(t *testing.T, backends []string, params, extra string) (string, string) {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Skip("no nginx: install Debian's nginx to run the rolling restart test")
-		}
-		bin = "/usr/sbin/nginx"
-	}
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
-	addr := freeAddr(t)
-	var servers strings.Builder
-	for _, b := range backends {
-		fmt.Fprintf(&servers, "\t\tserver %s %s;\n", strings.TrimPrefix(b, "http://"), params)
-	}
-	if extra != "" {
-		fmt.Fprintf(&servers, "\t\t%s\n", extra)
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;" // the workers read and write this test's directories
-	}
-	conf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(rollingNginxConf, user, dir, servers.String(), addr)), 0o644)
-	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf)
-	out, err := os.Create(filepath.Join(dir, "nginx.out")) // a file: the workers hold no pipe of ours
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) // the master stops its workers
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "http://" + addr, dir
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			o, _ := os.ReadFile(out.Name())
-			t.Fatalf("nginx does not listen on %s: %s\n%s", addr, o, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitLong is waitUntil with a deadline of two minutes.
 func waitLong(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -811,7 +715,7 @@ func rollingRestart(t *testing.T, upstreamExtra string) {
 		r := start(freeAddr(t))
 		reps, backends = append(reps, r), append(backends, r.base)
 	}
-	lb, nginxDir := startRollingNginx(t, backends, "max_fails=0", upstreamExtra)
+	lb, nginxDir := startNginxWith(t, backends, "max_fails=0", upstreamExtra)
 
 	gocache, _ := exec.Command(goBin, "env", "GOCACHE").Output()
 	var runs atomic.Int64

@@ -26,7 +26,7 @@ const nginxConf = `%s
 worker_processes 1;
 daemon off;
 pid %[2]s/nginx.pid;
-error_log %[2]s/error.log warn;
+error_log %[2]s/error.log info;
 events { worker_connections 1024; }
 http {
 	access_log off;
@@ -54,24 +54,32 @@ http {
 // its URL, or skips the test when there is no nginx.
 func startNginx(t *testing.T, backends []string) string {
 	t.Helper()
+	url, _ := startNginxWith(t, backends, "", "")
+	return url
+}
+
+// startNginxWith is startNginx with each server line ending in params and
+// the upstream block ending in extra (a rolling restart needs them, see
+// TestProxyRollingRestart); it returns nginx's URL and its directory
+// (error.log, at level info).
+func startNginxWith(t *testing.T, backends []string, params, extra string) (string, string) {
+	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Skip("no nginx: install Debian's nginx to run the load-balanced replica test")
+			t.Skip("no nginx: install Debian's nginx to run the load-balanced replica tests")
 		}
 		bin = "/usr/sbin/nginx"
 	}
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	var servers strings.Builder
 	for _, b := range backends {
-		fmt.Fprintf(&servers, "\t\tserver %s;\n", strings.TrimPrefix(b, "http://"))
+		fmt.Fprintf(&servers, "\t\tserver %s %s;\n", strings.TrimPrefix(b, "http://"), params)
+	}
+	if extra != "" {
+		fmt.Fprintf(&servers, "\t\t%s\n", extra)
 	}
 	user := ""
 	if os.Geteuid() == 0 {
@@ -105,7 +113,7 @@ func startNginx(t *testing.T, backends []string) string {
 	for {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return "http://" + addr
+			return "http://" + addr, dir
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
