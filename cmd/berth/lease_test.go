@@ -161,7 +161,7 @@ func TestProxyLeaseReplicas(t *testing.T) {
 
 // TestOpenLease: --lease takes a Redis URL, and only with a shared store.
 func TestOpenLease(t *testing.T) {
-	disk, _, closeFn, err := openStore(t.Context(), t.TempDir())
+	disk, _, closeFn, err := openStore(t.Context(), t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

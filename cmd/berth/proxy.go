@@ -22,7 +22,6 @@ import (
 	"github.com/berth-dev/berth/modproxy/source"
 	"github.com/berth-dev/berth/netkit"
 	"github.com/berth-dev/berth/store"
-	"github.com/berth-dev/berth/store/s3"
 )
 
 const proxyAbout = `
@@ -129,7 +128,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// it starts nothing.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st, where, closeStore, err := openProxyStore(ctx, *storeDir, reg)
+	st, where, closeStore, err := openStore(ctx, *storeDir, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "berth proxy: %v\n", err)
 		return 1
@@ -272,24 +271,6 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	px.Close() // background work may log as it stops: before "stopped"
 	log.Info("stopped")
 	return 0
-}
-
-// openProxyStore opens the store --store names, as openStore does, with an
-// S3 store's request and local-cache series in reg.
-func openProxyStore(ctx context.Context, spec string, reg prometheus.Registerer) (store.Store, string, func() error, error) {
-	if !strings.HasPrefix(spec, "s3://") {
-		return openStore(ctx, spec)
-	}
-	opts, err := s3.ParseURL(spec)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	opts.Registerer = reg
-	s, err := s3.New(ctx, opts)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	return s, s.String(), s.Close, nil
 }
 
 // upstreamChain resolves the upstream list from the flag, else from the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/berth-dev/berth/store"
 	"github.com/berth-dev/berth/store/s3"
 )
@@ -15,11 +17,17 @@ const storeUsage = "`directory` of the store (created if missing; module cache l
 	"in cache=DIR, default a temporary directory, of cache_size, default 1GiB)"
 
 // openStore opens the store --store names: an S3 bucket for an s3:// URL,
-// else a disk store in that directory. It returns the store, where it is
-// (for logs), and a function that releases it.
-func openStore(ctx context.Context, spec string) (st store.Store, where string, closeFn func() error, err error) {
+// with its request and local-cache series in reg (nil: none), else a disk
+// store in that directory. It returns the store, where it is (for logs), and
+// a function that releases it.
+func openStore(ctx context.Context, spec string, reg prometheus.Registerer) (st store.Store, where string, closeFn func() error, err error) {
 	if strings.HasPrefix(spec, "s3://") {
-		s, err := s3.Open(ctx, spec)
+		opts, err := s3.ParseURL(spec)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		opts.Registerer = reg
+		s, err := s3.New(ctx, opts)
 		if err != nil {
 			return nil, "", nil, err
 		}

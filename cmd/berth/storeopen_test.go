@@ -17,7 +17,7 @@ import (
 // TestOpenStore: --store names a directory or an s3:// bucket.
 func TestOpenStore(t *testing.T) {
 	dir := t.TempDir() + "/store"
-	st, where, closeFn, err := openStore(t.Context(), dir)
+	st, where, closeFn, err := openStore(t.Context(), dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestOpenStore(t *testing.T) {
 	if !strings.Contains(storeUsage, "s3://BUCKET") {
 		t.Errorf("--store's usage does not say it takes an s3:// URL: %q", storeUsage)
 	}
-	if _, _, _, err := openStore(t.Context(), "s3://b?nonsense=1"); err == nil || !strings.Contains(err.Error(), "nonsense") {
+	if _, _, _, err := openStore(t.Context(), "s3://b?nonsense=1", nil); err == nil || !strings.Contains(err.Error(), "nonsense") {
 		t.Errorf("openStore of a bad s3:// URL: %v, want it to name the bad parameter", err)
 	}
 
@@ -51,7 +51,7 @@ func TestOpenStore(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", srv.Access)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.Secret)
 	url := "s3://berth/replicas?endpoint=" + srv.Endpoint + "&cache=" + t.TempDir()
-	st, where, closeFn, err = openStore(t.Context(), url)
+	st, where, closeFn, err = openStore(t.Context(), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestVCSDirDefault(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", ms.Secret)
 	cache := t.TempDir()
 	spec := "s3://vcsdir/berth?endpoint=" + ms.Endpoint + "&cache=" + cache
-	st, _, closeFn, err := openStore(t.Context(), spec)
+	st, _, closeFn, err := openStore(t.Context(), spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestVCSDirDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeFn()
-	_, _, closeFn, err = openStore(t.Context(), spec)
+	_, _, closeFn, err = openStore(t.Context(), spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestVCSDirDefault(t *testing.T) {
 	}
 
 	spec = "s3://vcsdir/berth?endpoint=" + ms.Endpoint
-	tmp, _, closeTmp, err := openStore(t.Context(), spec)
+	tmp, _, closeTmp, err := openStore(t.Context(), spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
