@@ -586,7 +586,27 @@ func TestReplicasCompose(t *testing.T) {
 		start, end time.Time
 	}
 	var windows []window
-	time.Sleep(time.Second)
+	// Waits, for at most two minutes, until n more downloads have ended
+	// (failed or not) than had when it was called.
+	awaitDownloads := func(n int, when string) {
+		mu.Lock()
+		want := downloads + n
+		mu.Unlock()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			mu.Lock()
+			got := downloads
+			mu.Unlock()
+			if got >= want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d downloads ended in two minutes, want %d", when, got-want+n, n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	awaitDownloads(2, "before the restarts")
 	for _, r := range replicas {
 		w := window{replica: r, start: time.Now()}
 		p.must(time.Minute, "restart", "-t", "15", r)
@@ -595,7 +615,7 @@ func TestReplicasCompose(t *testing.T) {
 		windows = append(windows, w)
 		t.Logf("%s restarted and healthy again in %s", r, w.end.Sub(w.start).Round(time.Millisecond))
 	}
-	time.Sleep(time.Second)
+	awaitDownloads(2, "after the last restart")
 	close(stop)
 	clients.Wait()
 
