@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -39,10 +38,9 @@ func TestProxyKill9BehindNginx(t *testing.T) {
 	ms := minioBucket(t, "kill9lb")
 	// Incompressible, so that half the zip is past berth's 64 KiB hold-back
 	// and the client has part of the body when the replica dies.
-	blob := make([]byte, 512<<10)
-	rand.NewChaCha8([32]byte{1}).Read(blob)
+	blob := incompressible(512 << 10)
 	mods := []testmod.Module{
-		{Path: "example.test/big", Version: "v1.0.0", Files: map[string]string{"big.go": "package big\n", "blob.bin": string(blob)}},
+		{Path: "example.test/big", Version: "v1.0.0", Files: map[string]string{"big.go": "package big\n", "blob.bin": blob}},
 		{Path: "example.test/small", Version: "v1.0.0", Files: map[string]string{"small.go": "package small\n"}},
 	}
 	built, err := testmod.Build(mods)
@@ -87,10 +85,10 @@ func TestProxyKill9BehindNginx(t *testing.T) {
 		}
 		return true
 	})
-	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	env := replicaEnv(ms)
 	args := func() []string {
 		return []string{"--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
-			"--store", "s3://kill9lb/berth?endpoint=" + ms.Endpoint + "&cache=" + t.TempDir()}
+			"--store", bucketStore(t, ms, "kill9lb")}
 	}
 	a, _, aProc := startReplica(t, bin, env, args()...)
 	b, bLog, _ := startReplica(t, bin, env, args()...)

@@ -81,12 +81,12 @@ func TestProxyLeaseReplicas(t *testing.T) {
 		}
 		return false
 	})
-	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "BERTH_PRIVATE=", "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	env := replicaEnv(ms)
 	var bases []string
 	var logs []*testmod.SyncBuffer
 	for range 2 {
 		base, log, _ := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
-			"--store", "s3://replicas/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
+			"--store", bucketStore(t, ms, "replicas"))
 		bases, logs = append(bases, base), append(logs, log)
 	}
 	files := func(from, to int) []string {
@@ -228,10 +228,10 @@ func TestProxyLeaseKill9(t *testing.T) {
 		}
 		return true
 	})
-	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	env := replicaEnv(ms)
 	args := func() []string {
 		return []string{"--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
-			"--store", "s3://kill9/berth?endpoint=" + ms.Endpoint + "&cache=" + t.TempDir()}
+			"--store", bucketStore(t, ms, "kill9")}
 	}
 	a, _, aProc := startReplica(t, bin, env, args()...)
 	b, bLog, _ := startReplica(t, bin, env, args()...)
@@ -303,6 +303,20 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// replicaEnv is the environment of a replica on ms's buckets: its
+// credentials, and none of the user's Go settings that would route modules
+// past the upstream.
+func replicaEnv(ms *s3test.Server) []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret,
+		"BERTH_PRIVATE=", "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+}
+
+// bucketStore is the --store of a replica on bucket of ms (prefix berth),
+// with a local cache of its own.
+func bucketStore(t *testing.T, ms *s3test.Server, bucket string) string {
+	return "s3://" + bucket + "/berth?endpoint=" + ms.Endpoint + "&cache=" + t.TempDir()
 }
 
 // minioBucket starts a MinIO server for the test (skipping, with how to get

@@ -235,10 +235,10 @@ func TestProxyS3OutageMidFetch(t *testing.T) {
 		return false
 	})
 
-	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	env := replicaEnv(ms)
 	args := func() []string {
 		return []string{"--upstream", up.URL(), "--sumdb", up.GOSUMDB(),
-			"--store", "s3://outage/berth?endpoint=" + ms.Endpoint + "&cache=" + t.TempDir()}
+			"--store", bucketStore(t, ms, "outage")}
 	}
 	warm, warmLog, _ := startReplica(t, bin, env, args()...)
 	cold, coldLog, _ := startReplica(t, bin, env, args()...)
@@ -415,12 +415,12 @@ func TestProxyLeaseRedisRestart(t *testing.T) {
 		}
 		return false
 	})
-	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	env := replicaEnv(ms)
 	var bases []string
 	var logs []*testmod.SyncBuffer
 	for range 3 {
 		base, log, _ := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
-			"--store", "s3://redisrestart/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
+			"--store", bucketStore(t, ms, "redisrestart"))
 		bases, logs = append(bases, base), append(logs, log)
 	}
 	files := func(from, to int) []string {
@@ -702,12 +702,12 @@ func rollingRestart(t *testing.T, upstreamExtra string) {
 		return n
 	}
 
-	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	env := replicaEnv(ms)
 	const drain = time.Second
 	start := func(addr string) *replicaProc {
 		return startReplicaProc(t, bin, env, "--listen", addr, "--drain-delay", drain.String(), "--shutdown-timeout", "10s",
 			"--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
-			"--store", "s3://rolling/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
+			"--store", bucketStore(t, ms, "rolling"))
 	}
 	var reps []*replicaProc
 	var backends []string

@@ -86,7 +86,7 @@ func TestReadyzStoreAndLease(t *testing.T) {
 	rand.NewChaCha8([32]byte{}).Read(noise)
 	up := testmod.NewUpstream(t, []testmod.Module{{Path: "example.test/ready", Version: "v1.0.0",
 		Files: map[string]string{"r.go": "package ready\n", "noise.txt": hex.EncodeToString(noise)}}})
-	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "BERTH_PRIVATE=", "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	env := replicaEnv(ms)
 	secretFree := func(what, s string) {
 		t.Helper()
 		if strings.Contains(s, ms.Secret) || strings.Contains(s, ms.Access) {
@@ -95,7 +95,7 @@ func TestReadyzStoreAndLease(t *testing.T) {
 	}
 	replica := func() string {
 		base, _, _ := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
-			"--store", "s3://readyz/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir()+"&cache_size=64MiB")
+			"--store", bucketStore(t, ms, "readyz")+"&cache_size=64MiB")
 		return base
 	}
 	base, other := replica(), replica()

@@ -172,11 +172,11 @@ func TestReplicasBehindNginx(t *testing.T) {
 		return false
 	})
 
-	env := []string{"AWS_ACCESS_KEY_ID=" + ms.Access, "AWS_SECRET_ACCESS_KEY=" + ms.Secret, "GOPRIVATE=", "GONOSUMDB=", "GONOPROXY=", "GOFLAGS="}
+	env := replicaEnv(ms)
 	var backends []string
 	for range 3 {
 		base, _, _ := startReplica(t, bin, env, "--upstream", up.URL(), "--sumdb", up.GOSUMDB(), "--lease", rs.URL(),
-			"--store", "s3://three/berth?endpoint="+ms.Endpoint+"&cache="+t.TempDir())
+			"--store", bucketStore(t, ms, "three"))
 		backends = append(backends, base)
 	}
 	lb := startNginx(t, backends)
