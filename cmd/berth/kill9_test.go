@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/berth-dev/berth/internal/redistest"
 	"github.com/berth-dev/berth/internal/testmod"
@@ -154,8 +153,7 @@ func TestProxyKill9BehindNginx(t *testing.T) {
 	}
 
 	// The bucket: each object whole, no upload left half done.
-	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	mc, err := ms.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

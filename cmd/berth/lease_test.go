@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/berth-dev/berth/internal/redistest"
 	"github.com/berth-dev/berth/internal/testmod"
@@ -331,8 +330,7 @@ func minioBucket(t *testing.T, bucket string) *s3test.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ms.Stop() })
-	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	mc, err := ms.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"golang.org/x/mod/module"
 
 	"github.com/berth-dev/berth/internal/redistest"
@@ -104,8 +103,7 @@ func metricValue(base, name string) (float64, bool) {
 
 func minioClient(t *testing.T, ms *s3test.Server) *minio.Client {
 	t.Helper()
-	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	mc, err := ms.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

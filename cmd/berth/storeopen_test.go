@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/berth-dev/berth/store"
 	"github.com/berth-dev/berth/store/s3"
@@ -40,8 +39,7 @@ func TestOpenStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	c, err := minio.New(strings.TrimPrefix(srv.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(srv.Access, srv.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	c, err := srv.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

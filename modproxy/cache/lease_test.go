@@ -71,8 +71,7 @@ func newLeaseRig(t *testing.T, mods []testmod.Module, ttl time.Duration) *leaseR
 		t.Fatal(err)
 	}
 	t.Cleanup(ms.Stop)
-	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	mc, err := ms.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,8 +51,7 @@ func newSharedRig(t *testing.T, mods []testmod.Module) *sharedRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(ms.Stop)
-	mc, err := minio.New(strings.TrimPrefix(ms.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(ms.Access, ms.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	mc, err := ms.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,10 +74,7 @@ func server(t testing.TB, kind s3test.Kind) *s3test.Server {
 // client returns a plain minio-go client of srv, for checks below the store.
 func client(t testing.TB, srv *s3test.Server) *minio.Client {
 	t.Helper()
-	c, err := minio.New(strings.TrimPrefix(srv.Endpoint, "http://"), &minio.Options{
-		Creds:        credentials.NewStaticV4(srv.Access, srv.Secret, ""),
-		BucketLookup: minio.BucketLookupPath,
-	})
+	c, err := srv.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // Kind names a server.
@@ -226,6 +230,14 @@ func (s *Server) Kill() {
 	}
 	cmd.Process.Kill()
 	<-done
+}
+
+// Client returns a minio-go client of the server with its credentials,
+// addressing buckets path-style, for tests that make buckets or look into
+// them.
+func (s *Server) Client() (*minio.Client, error) {
+	return minio.New(strings.TrimPrefix(s.Endpoint, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(s.Access, s.Secret, ""), BucketLookup: minio.BucketLookupPath})
 }
 
 // BucketName returns a new bucket name, unique in this process.

@@ -5,11 +5,9 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // TestRestart: a stopped or killed server no longer answers; Restart brings
@@ -24,8 +22,7 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	mc, err := minio.New(strings.TrimPrefix(s.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(s.Access, s.Secret, ""), BucketLookup: minio.BucketLookupPath})
+	mc, err := s.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
